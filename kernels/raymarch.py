@@ -1,0 +1,312 @@
+"""Per-ray maths of the Plenoxels renderer, written once for every target.
+
+Everything here is plain Python restricted to what both ``numba.njit`` and
+``numba.cuda.jit(device=True)`` compile: scalars, tuples, indexing into arrays passed
+in by the caller, ``math`` functions and calls to other functions of this module.
+Nothing allocates. ``kernels.cpu`` compiles these with njit; ``kernels.cuda``
+compiles the same source with ``cuda.jit(device=True)``.
+
+Conventions (design.md section 2, as svox2):
+  * grid coordinates: voxel centres at integers 0..R-1; the grid box spans [-0.5, R-0.5]
+    per axis; world = center + radius * (2 * (g + 0.5) / R - 1), i.e.
+    g = world * scale + offset with scale = R / (2 radius), offset = R / 2 - 0.5 - center * scale;
+  * ``links[i, j, k] >= 0`` indexes the packed rows of ``density`` (N,) and ``sh`` (N, 3B)
+    (channel-major: B red coefficients, then green, then blue); a negative link reads as zero;
+  * a ray marches in grid space with a direction of unit grid length, at ``step`` voxels
+    per sample; ``world_step`` is the world length of one step, used for alpha and depth.
+"""
+
+import math
+import types
+
+# Real SH constants (svox2 / PlenOctrees convention).
+C0 = 0.28209479177387814
+C1 = 0.4886025119029199
+C2_0 = 1.0925484305920792
+C2_1 = -1.0925484305920792
+C2_2 = 0.31539156525252005
+C2_3 = -1.0925484305920792
+C2_4 = 0.5462742152960396
+C3_0 = -0.5900435899266435
+C3_1 = 2.890611442640554
+C3_2 = -0.4570457994644658
+C3_3 = 0.3731763325901154
+C3_4 = -0.4570457994644658
+C3_5 = 1.445305721320277
+C3_6 = -0.5900435899266435
+
+# The block-occupancy structure groups 2**BLOCK_SHIFT cells per axis.
+BLOCK_SHIFT = 3
+
+
+def sh_basis(x, y, z, n_basis, out):
+    """Write the first ``n_basis`` (1, 4, 9 or 16) real SH values of unit direction (x, y, z) to ``out``."""
+    out[0] = C0
+    if n_basis > 1:
+        out[1] = -C1 * y
+        out[2] = C1 * z
+        out[3] = -C1 * x
+    if n_basis > 4:
+        xx = x * x
+        yy = y * y
+        zz = z * z
+        out[4] = C2_0 * x * y
+        out[5] = C2_1 * y * z
+        out[6] = C2_2 * (2.0 * zz - xx - yy)
+        out[7] = C2_3 * x * z
+        out[8] = C2_4 * (xx - yy)
+        if n_basis > 9:
+            out[9] = C3_0 * y * (3.0 * xx - yy)
+            out[10] = C3_1 * x * y * z
+            out[11] = C3_2 * y * (4.0 * zz - xx - yy)
+            out[12] = C3_3 * z * (2.0 * zz - 3.0 * xx - 3.0 * yy)
+            out[13] = C3_4 * x * (4.0 * zz - xx - yy)
+            out[14] = C3_5 * z * (xx - yy)
+            out[15] = C3_6 * x * (xx - 3.0 * yy)
+
+
+def slab(o, d, lo, hi):
+    """Entry and exit parameters of the line o + t d through the slab [lo, hi] (one axis)."""
+    if d == 0.0:
+        if o < lo or o > hi:
+            return math.inf, -math.inf
+        return -math.inf, math.inf
+    t1 = (lo - o) / d
+    t2 = (hi - o) / d
+    if t1 > t2:
+        return t2, t1
+    return t1, t2
+
+
+def ray_box(ox, oy, oz, dx, dy, dz, rx, ry, rz):
+    """(tmin, tmax) of a grid-space ray inside the grid box [-0.5, R-0.5]^3; tmin > tmax on a miss."""
+    a0, a1 = slab(ox, dx, -0.5, rx - 0.5)
+    b0, b1 = slab(oy, dy, -0.5, ry - 0.5)
+    c0, c1 = slab(oz, dz, -0.5, rz - 0.5)
+    return max(a0, b0, c0), min(a1, b1, c1)
+
+
+def cell_coord(p, reso):
+    """Clamp grid coordinate ``p`` to [0, R-1]; return (cell index in 0..R-2, fraction in [0, 1])."""
+    p = min(max(p, 0.0), reso - 1.0)
+    lo = min(int(p), reso - 2)
+    return lo, p - lo
+
+
+def corners(links, lx, ly, lz, fx, fy, fz, idx, wts):
+    """Fill idx[0:8] with the links of cell (lx, ly, lz)'s corners and wts[0:8] with trilinear weights."""
+    n = 0
+    for i in range(2):
+        wx = fx if i == 1 else 1.0 - fx
+        for j in range(2):
+            wy = fy if j == 1 else 1.0 - fy
+            for k in range(2):
+                wz = fz if k == 1 else 1.0 - fz
+                idx[n] = links[lx + i, ly + j, lz + k]
+                wts[n] = wx * wy * wz
+                n += 1
+
+
+def interp_density(density, idx, wts):
+    """Trilinear raw density from the 8 corners (empty corners read as zero)."""
+    s = 0.0
+    for n in range(8):
+        if idx[n] >= 0:
+            s += wts[n] * density[idx[n]]
+    return s
+
+
+def interp_color(sh, idx, wts, basis, n_basis, channel):
+    """Unclamped colour of one channel: sum_k basis[k] * trilinear(sh[:, channel * B + k]) + 0.5."""
+    s = 0.0
+    base = channel * n_basis
+    for n in range(8):
+        row = idx[n]
+        if row >= 0:
+            acc = 0.0
+            for k in range(n_basis):
+                acc += basis[k] * sh[row, base + k]
+            s += wts[n] * acc
+    return s + 0.5
+
+
+def block_exit(px, py, pz, dx, dy, dz, bx, by, bz, nbx, nby, nbz):
+    """Ray parameter (relative to the current point) at which the ray leaves block (bx, by, bz).
+
+    Blocks on the grid's border extend to infinity outwards, because positions past the
+    border clamp into them.
+    """
+    size = 1 << BLOCK_SHIFT
+    ex = _axis_exit(px, dx, bx * size, (bx + 1) * size, bx == 0, bx == nbx - 1)
+    ey = _axis_exit(py, dy, by * size, (by + 1) * size, by == 0, by == nby - 1)
+    ez = _axis_exit(pz, dz, bz * size, (bz + 1) * size, bz == 0, bz == nbz - 1)
+    return min(ex, ey, ez)
+
+
+def _axis_exit(p, d, lo, hi, open_lo, open_hi):
+    if d > 0.0 and not open_hi:
+        return (hi - p) / d
+    if d < 0.0 and not open_lo:
+        return (lo - p) / d
+    return math.inf
+
+
+def add1(arr, i, v):
+    """arr[i] += v. The CPU default; the CUDA target rebinds this name to an atomic add."""
+    arr[i] += v
+
+
+def add2(arr, i, j, v):
+    """arr[i, j] += v. The CPU default; the CUDA target rebinds this name to an atomic add."""
+    arr[i, j] += v
+
+
+def march_ray(links, density, sh, n_basis, occ, scale, offset,
+              ox, oy, oz, dx, dy, dz, step, sigma_thresh, stop_thresh,
+              bg_r, bg_g, bg_b, basis, idx, wts,
+              backward, out_r, out_g, out_b, g_r, g_g, g_b,
+              grad_density, grad_sh, touched):
+    """March one world-space ray; return (r, g, b, depth, opacity).
+
+    Forward (``backward`` False): the gradient arguments are not touched.
+    Backward: (out_r, out_g, out_b) is this ray's forward colour and (g_r, g_g, g_b) is
+    dL/dcolour; the march is recomputed (O(1) memory) and dL/d(raw density) and dL/d(sh)
+    are scattered into grad_density (N,) and grad_sh (N, 3B), with touched[row] set to 1
+    for every corner row that received a gradient.
+    ``occ`` is the block occupancy (uint8, cells grouped 2**BLOCK_SHIFT per axis);
+    ``scale``/``offset`` (3,) map world to grid coordinates; ``basis`` (>= B), ``idx``
+    (8, int) and ``wts`` (8,) are caller-provided scratch. Depth is in world units along
+    the unit direction from the origin; opacity is 1 - final transmittance.
+    """
+    rx = links.shape[0]
+    ry = links.shape[1]
+    rz = links.shape[2]
+    dn = math.sqrt(dx * dx + dy * dy + dz * dz)
+    sh_basis(dx / dn, dy / dn, dz / dn, n_basis, basis)
+
+    gox = ox * scale[0] + offset[0]
+    goy = oy * scale[1] + offset[1]
+    goz = oz * scale[2] + offset[2]
+    gdx = dx / dn * scale[0]
+    gdy = dy / dn * scale[1]
+    gdz = dz / dn * scale[2]
+    world_per_unit = 1.0 / math.sqrt(gdx * gdx + gdy * gdy + gdz * gdz)
+    gdx *= world_per_unit
+    gdy *= world_per_unit
+    gdz *= world_per_unit
+    world_step = world_per_unit * step
+
+    tmin, tmax = ray_box(gox, goy, goz, gdx, gdy, gdz, rx, ry, rz)
+    tmin = max(tmin, 0.0)
+    if not tmin <= tmax:
+        return bg_r, bg_g, bg_b, 0.0, 0.0
+    n_steps = int(math.floor((tmax - tmin) / step)) + 1
+
+    accum = out_r * g_r + out_g * g_g + out_b * g_b
+    trans = 1.0
+    cr = 0.0
+    cg = 0.0
+    cb = 0.0
+    depth = 0.0
+    k = 0
+    while k < n_steps:
+        t = tmin + k * step
+        px = gox + t * gdx
+        py = goy + t * gdy
+        pz = goz + t * gdz
+        lx, fx = cell_coord(px, rx)
+        ly, fy = cell_coord(py, ry)
+        lz, fz = cell_coord(pz, rz)
+        bx = lx >> BLOCK_SHIFT
+        by = ly >> BLOCK_SHIFT
+        bz = lz >> BLOCK_SHIFT
+        if occ[bx, by, bz] == 0:
+            # Every sample inside an empty block reads zero density: jump past the block.
+            # The small backoff keeps rounding from skipping a sample of the next block.
+            dt = block_exit(px, py, pz, gdx, gdy, gdz, bx, by, bz,
+                            occ.shape[0], occ.shape[1], occ.shape[2])
+            if dt == math.inf:
+                break
+            k = max(k + 1, int(math.ceil((t + dt - tmin) / step - 1e-4)))
+            continue
+        corners(links, lx, ly, lz, fx, fy, fz, idx, wts)
+        sigma = interp_density(density, idx, wts)
+        if sigma > sigma_thresh:
+            alpha = 1.0 - math.exp(-sigma * world_step)
+            weight = trans * alpha
+            c0 = interp_color(sh, idx, wts, basis, n_basis, 0)
+            c1 = interp_color(sh, idx, wts, basis, n_basis, 1)
+            c2 = interp_color(sh, idx, wts, basis, n_basis, 2)
+            m0 = max(c0, 0.0)
+            m1 = max(c1, 0.0)
+            m2 = max(c2, 0.0)
+            trans *= 1.0 - alpha
+            if backward:
+                total = m0 * g_r + m1 * g_g + m2 * g_b
+                accum -= weight * total
+                dsigma = world_step * (trans * total - accum)
+                scatter_sample(n_basis, idx, wts, basis, weight, dsigma,
+                               c0 > 0.0, c1 > 0.0, c2 > 0.0, g_r, g_g, g_b,
+                               grad_density, grad_sh, touched)
+            else:
+                cr += weight * m0
+                cg += weight * m1
+                cb += weight * m2
+                depth += weight * t * world_per_unit
+            if trans < stop_thresh:
+                break
+        k += 1
+    return cr + trans * bg_r, cg + trans * bg_g, cb + trans * bg_b, depth, 1.0 - trans
+
+
+def scatter_sample(n_basis, idx, wts, basis, weight, dsigma, on_r, on_g, on_b,
+                   g_r, g_g, g_b, grad_density, grad_sh, touched):
+    """Scatter one sample's gradients to its 8 corners (colour only where it was not clamped)."""
+    for n in range(8):
+        row = idx[n]
+        if row < 0:
+            continue
+        w = wts[n]
+        add1(grad_density, row, w * dsigma)
+        touched[row] = 1
+        if on_r:
+            scatter_channel(grad_sh, row, 0, n_basis, basis, w * weight * g_r)
+        if on_g:
+            scatter_channel(grad_sh, row, 1, n_basis, basis, w * weight * g_g)
+        if on_b:
+            scatter_channel(grad_sh, row, 2, n_basis, basis, w * weight * g_b)
+
+
+def scatter_channel(grad_sh, row, channel, n_basis, basis, g):
+    """grad_sh[row, channel * B + k] += g * basis[k] for k < B."""
+    base = channel * n_basis
+    for k in range(n_basis):
+        add2(grad_sh, row, base + k, g * basis[k])
+
+
+# Functions compiled for a target, callees before callers.
+DEVICE_FUNCTIONS = (
+    "add1", "add2", "sh_basis", "slab", "ray_box", "cell_coord", "corners",
+    "interp_density", "interp_color", "_axis_exit", "block_exit",
+    "scatter_channel", "scatter_sample", "march_ray",
+)
+
+
+def compile_for(jit, **overrides):
+    """Compile this module's per-ray functions with ``jit`` into a fresh namespace.
+
+    Each function is re-bound to a globals dict in which its callees are the compiled
+    versions, so one source serves ``numba.njit`` and ``numba.cuda.jit(device=True)``.
+    ``overrides`` replaces functions by name before compiling (the CUDA target passes
+    atomic ``add1``/``add2``). Returns a dict name -> compiled function.
+    """
+    namespace = {k: v for k, v in globals().items() if not callable(v) or k == "math"}
+    namespace["math"] = math
+    for name in DEVICE_FUNCTIONS:
+        if name in overrides:
+            namespace[name] = overrides[name]
+            continue
+        source = globals()[name]
+        rebound = types.FunctionType(source.__code__, namespace, name, source.__defaults__)
+        namespace[name] = jit(rebound)
+    return namespace
