@@ -6,29 +6,53 @@ int32 (Rx, Ry, Rz), ``density`` (N,), ``sh`` (N, 3B) and rays (M, 3) of one floa
 ``occ`` uint8 block occupancy, ``scale``/``offset``/``background`` float64 (3,).
 """
 
+import hashlib
+from pathlib import Path
+
 import numba
 import numpy as np
 from numba import njit, prange
+from numba.core.caching import NullCache
 
 from . import raymarch
 
-_device = raymarch.compile_for(njit)
+# Reassociation and contraction let LLVM vectorise the SH loops; NaN/Inf semantics stay
+# (the ray/box slabs rely on infinities), so no 'nnan'/'ninf'.
+FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
+
+_device = raymarch.compile_for(lambda fn: njit(fastmath=FASTMATH)(fn))
 march_ray = _device["march_ray"]
+
+# numba's on-disk cache is keyed on the stamp of the file defining a kernel only, but these
+# kernels inline the per-ray maths of raymarch.py: key them on the contents of both.
+_SOURCE_STAMP = hashlib.sha256(b"".join(
+    (Path(__file__).parent / name).read_bytes() for name in ("raymarch.py", "cpu.py"))).hexdigest()
+
+
+def _cached_kernel(fn):
+    """njit(parallel=True, cache=True) with the cache keyed on all kernel sources; if numba's
+    cache internals differ from what this expects, the kernel is compiled without a cache."""
+    kernel = njit(parallel=True, cache=True, fastmath=FASTMATH)(fn)
+    try:
+        kernel._cache._cache_file._source_stamp = _SOURCE_STAMP
+    except AttributeError:
+        kernel._cache = NullCache()
+    return kernel
 
 # Rays handed to one worker at a time; scratch buffers are allocated once per chunk.
 CHUNK = 64
 
 
-@njit(parallel=True)
+@_cached_kernel
 def render_forward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
                    step, sigma_thresh, stop_thresh, background, out_rgb, out_depth, out_acc):
     """Render M rays: out_rgb (M, 3), out_depth (M,) world units, out_acc (M,) opacity."""
     n_rays = origins.shape[0]
     n_chunks = (n_rays + CHUNK - 1) // CHUNK
     for c in prange(n_chunks):
-        basis = np.empty(16, dtype=np.float64)
+        basis = np.empty(16, dtype=sh.dtype)
         idx = np.empty(8, dtype=np.int64)
-        wts = np.empty(8, dtype=np.float64)
+        wts = np.empty(8, dtype=sh.dtype)
         no_grad_d = np.empty(0, dtype=density.dtype)
         no_grad_sh = np.empty((0, sh.shape[1]), dtype=sh.dtype)
         no_touch = np.empty(0, dtype=np.uint8)
@@ -47,7 +71,7 @@ def render_forward(links, density, sh, n_basis, occ, scale, offset, origins, dir
             out_acc[r] = res[4]
 
 
-@njit(parallel=True)
+@_cached_kernel
 def render_backward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
                     step, sigma_thresh, stop_thresh, background, rgb, grad_rgb,
                     grad_density, grad_sh, touched, priv_density, priv_sh, priv_touched):
@@ -62,9 +86,9 @@ def render_backward(links, density, sh, n_basis, occ, scale, offset, origins, di
     n_rays = origins.shape[0]
     n_parts = priv_density.shape[0] + 1
     for part in prange(n_parts):
-        basis = np.empty(16, dtype=np.float64)
+        basis = np.empty(16, dtype=sh.dtype)
         idx = np.empty(8, dtype=np.int64)
-        wts = np.empty(8, dtype=np.float64)
+        wts = np.empty(8, dtype=sh.dtype)
         if part == 0:
             gd = grad_density
             gs = grad_sh

@@ -116,18 +116,28 @@ def interp_density(density, idx, wts):
     return s
 
 
-def interp_color(sh, idx, wts, basis, n_basis, channel):
-    """Unclamped colour of one channel: sum_k basis[k] * trilinear(sh[:, channel * B + k]) + 0.5."""
-    s = 0.0
-    base = channel * n_basis
+def interp_rgb(sh, idx, wts, basis, n_basis):
+    """Unclamped colour (r, g, b): sum_k basis[k] * trilinear(sh[:, c * B + k]) + 0.5 per channel.
+
+    One sweep over each corner's row serves all three channels."""
+    r = 0.0
+    g = 0.0
+    b = 0.0
     for n in range(8):
         row = idx[n]
         if row >= 0:
-            acc = 0.0
+            ar = 0.0
+            ag = 0.0
+            ab = 0.0
             for k in range(n_basis):
-                acc += basis[k] * sh[row, base + k]
-            s += wts[n] * acc
-    return s + 0.5
+                ar += basis[k] * sh[row, k]
+                ag += basis[k] * sh[row, n_basis + k]
+                ab += basis[k] * sh[row, 2 * n_basis + k]
+            w = wts[n]
+            r += w * ar
+            g += w * ag
+            b += w * ab
+    return r + 0.5, g + 0.5, b + 0.5
 
 
 def block_exit(px, py, pz, dx, dy, dz, bx, by, bz, nbx, nby, nbz):
@@ -234,9 +244,7 @@ def march_ray(links, density, sh, n_basis, occ, scale, offset,
         if sigma > sigma_thresh:
             alpha = 1.0 - math.exp(-sigma * world_step)
             weight = trans * alpha
-            c0 = interp_color(sh, idx, wts, basis, n_basis, 0)
-            c1 = interp_color(sh, idx, wts, basis, n_basis, 1)
-            c2 = interp_color(sh, idx, wts, basis, n_basis, 2)
+            c0, c1, c2 = interp_rgb(sh, idx, wts, basis, n_basis)
             m0 = max(c0, 0.0)
             m1 = max(c1, 0.0)
             m2 = max(c2, 0.0)
@@ -262,6 +270,9 @@ def march_ray(links, density, sh, n_basis, occ, scale, offset,
 def scatter_sample(n_basis, idx, wts, basis, weight, dsigma, on_r, on_g, on_b,
                    g_r, g_g, g_b, grad_density, grad_sh, touched):
     """Scatter one sample's gradients to its 8 corners (colour only where it was not clamped)."""
+    sr = weight * g_r if on_r else 0.0
+    sg = weight * g_g if on_g else 0.0
+    sb = weight * g_b if on_b else 0.0
     for n in range(8):
         row = idx[n]
         if row < 0:
@@ -269,26 +280,18 @@ def scatter_sample(n_basis, idx, wts, basis, weight, dsigma, on_r, on_g, on_b,
         w = wts[n]
         add1(grad_density, row, w * dsigma)
         touched[row] = 1
-        if on_r:
-            scatter_channel(grad_sh, row, 0, n_basis, basis, w * weight * g_r)
-        if on_g:
-            scatter_channel(grad_sh, row, 1, n_basis, basis, w * weight * g_g)
-        if on_b:
-            scatter_channel(grad_sh, row, 2, n_basis, basis, w * weight * g_b)
-
-
-def scatter_channel(grad_sh, row, channel, n_basis, basis, g):
-    """grad_sh[row, channel * B + k] += g * basis[k] for k < B."""
-    base = channel * n_basis
-    for k in range(n_basis):
-        add2(grad_sh, row, base + k, g * basis[k])
+        for k in range(n_basis):
+            wb = w * basis[k]
+            add2(grad_sh, row, k, wb * sr)
+            add2(grad_sh, row, n_basis + k, wb * sg)
+            add2(grad_sh, row, 2 * n_basis + k, wb * sb)
 
 
 # Functions compiled for a target, callees before callers.
 DEVICE_FUNCTIONS = (
     "add1", "add2", "sh_basis", "slab", "ray_box", "cell_coord", "corners",
-    "interp_density", "interp_color", "_axis_exit", "block_exit",
-    "scatter_channel", "scatter_sample", "march_ray",
+    "interp_density", "interp_rgb", "_axis_exit", "block_exit",
+    "scatter_sample", "march_ray",
 )
 
 

@@ -55,7 +55,7 @@ def render_reference(grid: SparseGrid, origins: torch.Tensor, dirs: torch.Tensor
     gpos, t_world, valid, world_step = ray_samples(grid, origins, dirs, step)
     m, s = valid.shape
     data = torch.cat([grid.density[:, None], grid.sh], dim=1)
-    values = trilinear(grid.links, data, gpos.reshape(-1, 3)).reshape(m, s, -1)
+    values = trilinear(grid.links, data, gpos.reshape(-1, 3)).reshape(m, s, data.shape[1])
     sigma = values[..., 0]
     active = valid & (sigma > sigma_thresh)
     sigma = torch.where(active, sigma, torch.zeros_like(sigma))

@@ -1,0 +1,140 @@
+"""Numba kernels against the plain-torch reference, float64, forward and gradients."""
+
+import numpy as np
+import pytest
+import torch
+
+from gridutil import random_grid, rays_at_box
+from plenox.grid import SparseGrid
+from plenox.reference import render_reference
+from plenox.render import RenderOptions, render_rays
+
+RTOL = 1e-6
+
+
+def assert_close(actual, expected, name):
+    scale = max(expected.abs().max().item(), 1e-12)
+    err = (actual - expected).abs().max().item()
+    assert err <= RTOL * scale, f"{name}: max error {err:.3e} vs scale {scale:.3e}"
+
+
+def compare(grid, origins, dirs, options=RenderOptions(), seed=0):
+    """Forward outputs and density/SH gradients of kernel and reference must agree."""
+    out = render_rays(grid, origins, dirs, options)
+    ref = render_reference(grid, origins, dirs, options.step, options.sigma_thresh,
+                           options.stop_thresh, options.background)
+    for key in ("rgb", "depth", "acc"):
+        assert_close(out[key], ref[key], key)
+    g = torch.randn(origins.shape[0], 3, generator=torch.Generator().manual_seed(seed), dtype=origins.dtype)
+    grads = torch.autograd.grad((out["rgb"] * g).sum(), [grid.density, grid.sh])
+    ref_grads = torch.autograd.grad((ref["rgb"] * g).sum(), [grid.density, grid.sh])
+    assert_close(grads[0], ref_grads[0], "grad density")
+    assert_close(grads[1], ref_grads[1], "grad sh")
+    return out, grads
+
+
+@pytest.mark.parametrize("basis_dim", [1, 4, 9, 16])
+def test_random_sparse_grid(basis_dim):
+    grid = random_grid(basis_dim=basis_dim, seed=basis_dim)
+    origins, dirs = rays_at_box(grid, 96, seed=basis_dim)
+    out, grads = compare(grid, origins, dirs)
+    assert (out["acc"] > 0.5).any() and grads[0].abs().sum() > 0 and grads[1].abs().sum() > 0
+
+
+def test_rays_that_miss_the_box():
+    grid = random_grid()
+    origins = torch.tensor([[5.0, 5.0, 5.0], [0.0, 3.0, 0.0]], dtype=torch.float64)
+    dirs = torch.tensor([[1.0, 0.2, 0.1], [0.0, 1.0, 0.0]], dtype=torch.float64)  # away from it
+    out, _ = compare(grid, origins, dirs, RenderOptions(background=(0.2, 0.3, 0.4)))
+    assert torch.allclose(out["rgb"], torch.tensor([[0.2, 0.3, 0.4]] * 2, dtype=torch.float64))
+    assert (out["acc"] == 0).all() and (out["depth"] == 0).all()
+
+
+def test_rays_starting_inside_the_box():
+    grid = random_grid(seed=3)
+    gen = torch.Generator().manual_seed(3)
+    origins = (grid.center + 0.3 * torch.randn(40, 3, generator=gen, dtype=torch.float64)).contiguous()
+    dirs = torch.randn(40, 3, generator=gen, dtype=torch.float64)
+    compare(grid, origins, dirs)
+
+
+def test_rays_grazing_faces_and_axis_aligned():
+    grid = random_grid(seed=4, center=(0.0, 0.0, 0.0), radius=(1.0, 1.0, 1.0))
+    # Along faces, edges and axes: zero direction components and origins on the boundary planes.
+    origins = torch.tensor([[-3.0, 1.0, 0.0], [-3.0, -1.0, 1.0], [0.3, -3.0, 0.999], [1.0, 1.0, -3.0],
+                            [-3.0, 0.2, 0.4], [0.5, 0.5, 3.0]], dtype=torch.float64)
+    dirs = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0],
+                         [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]], dtype=torch.float64)
+    compare(grid, origins, dirs)
+
+
+def test_rays_cross_pruned_voxels_and_empty_blocks():
+    # Two dense clusters far apart in a 40^3 grid: rays cross long empty stretches
+    # (whole empty blocks are skipped) and cells with some pruned corners.
+    res = (40, 40, 40)
+    mask = np.zeros(res, dtype=bool)
+    mask[2:9, 3:12, 5:14] = True
+    mask[28:37, 25:34, 20:30] = True
+    mask[30:33, 27:30, 24:27] = False
+    grid = SparseGrid.create(res, radius=1.0, basis_dim=4, mask=mask, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        grid.density.copy_(torch.rand(grid.n_voxels, generator=gen, dtype=torch.float64) * 3)
+        grid.sh.copy_(torch.randn(grid.sh.shape, generator=gen, dtype=torch.float64) * 0.3)
+    assert grid.occupancy().mean() < 0.5
+    a = grid.grid_to_world(torch.tensor([[5.0, 7.0, 9.0]], dtype=torch.float64))
+    b = grid.grid_to_world(torch.tensor([[32.0, 29.0, 25.0]], dtype=torch.float64))
+    jitter = 0.05 * torch.randn(30, 3, generator=gen, dtype=torch.float64)
+    origins = (a - 0.5 * (b - a) + jitter).contiguous()
+    dirs = (b - a).expand(30, 3).contiguous()
+    out, _ = compare(grid, origins, dirs, RenderOptions(stop_thresh=0.0))
+    assert (out["acc"] > 0).all()
+
+
+def test_early_stop_on_transmittance():
+    grid = random_grid(seed=6, density_range=(20.0, 60.0), fill=1.0)
+    origins, dirs = rays_at_box(grid, 50, seed=6)
+    options = RenderOptions(stop_thresh=0.05)
+    out, _ = compare(grid, origins, dirs, options)
+    full = render_rays(grid, origins, dirs, RenderOptions(stop_thresh=0.0))
+    # Stopping early must change something (otherwise this test would not exercise it).
+    assert (out["rgb"] - full["rgb"]).abs().max() > 1e-6
+
+
+def test_float32_close_to_float64():
+    grid64 = random_grid(seed=7)
+    origins, dirs = rays_at_box(grid64, 64, seed=7)
+    grid32 = SparseGrid(grid64.links, grid64.density.detach().float(), grid64.sh.detach().float(),
+                        grid64.center, grid64.radius, grid64.basis_dim)
+    out64 = render_rays(grid64, origins, dirs)["rgb"]
+    out32 = render_rays(grid32, origins.float(), dirs.float())["rgb"]
+    assert out32.dtype == torch.float32
+    assert (out32.double() - out64).abs().max() < 1e-4
+
+
+def test_gradcheck_tiny_grid():
+    grid = random_grid(resolution=(3, 3, 3), basis_dim=4, fill=1.0, seed=8, density_range=(0.5, 3.0))
+    origins, dirs = rays_at_box(grid, 6, seed=8, spread=0.2)
+    options = RenderOptions(stop_thresh=0.0)
+
+    def fn(density, sh):
+        with torch.no_grad():
+            grid.density.copy_(density)
+            grid.sh.copy_(sh)
+        from plenox.render import RenderFunction
+        return RenderFunction.apply(density, sh, grid, options, origins, dirs)[0]
+
+    density = grid.density.detach().clone().requires_grad_(True)
+    sh = grid.sh.detach().clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(fn, (density, sh), eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+def test_touched_voxels_are_recorded():
+    grid = random_grid(seed=9)
+    origins, dirs = rays_at_box(grid, 8, seed=9)
+    grid.take_touched()
+    render_rays(grid, origins, dirs)["rgb"].sum().backward()
+    touched = grid.take_touched()
+    assert touched.any()
+    assert torch.equal(touched, (grid.density.grad != 0) | (grid.sh.grad != 0).any(dim=1) | touched)
+    assert not grid.take_touched().any()
