@@ -1,9 +1,14 @@
-"""CPU kernels: the per-ray maths of ``kernels.raymarch`` compiled with numba.njit and run
-over batches of rays on all cores.
+"""CPU kernels: the per-ray and per-voxel maths of ``kernels.raymarch`` and ``kernels.voxel``
+compiled with numba.njit and run on all cores.
 
 Inputs are assumed validated (``plenox.render`` does that): C-contiguous arrays, ``links``
 int32 (Rx, Ry, Rz), ``density`` (N,), ``sh`` (N, 3B) and rays (M, 3) of one float dtype,
 ``occ`` uint8 block occupancy, ``scale``/``offset``/``background`` float64 (3,).
+
+Kernels that scatter (backward, max-weight) split the rays into P interleaved parts: part 0
+writes straight into the outputs and part p > 0 into private buffers ``priv_*[p - 1]``
+(zero on entry, left zero on exit) that are then folded voxel-parallel, so plain writes are
+race-free without atomics.
 """
 
 import hashlib
@@ -14,19 +19,35 @@ import numpy as np
 from numba import njit, prange
 from numba.core.caching import NullCache
 
-from . import raymarch
+from . import raymarch, voxel
+from .targets import compile_functions
 
 # Reassociation and contraction let LLVM vectorise the SH loops; NaN/Inf semantics stay
 # (the ray/box slabs rely on infinities), so no 'nnan'/'ninf'.
 FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
 
-_device = raymarch.compile_for(lambda fn: njit(fastmath=FASTMATH)(fn))
-march_ray = _device["march_ray"]
+
+def _device_jit(fn):
+    return njit(fastmath=FASTMATH)(fn)
+
+
+march_ray = compile_functions(vars(raymarch), raymarch.DEVICE_FUNCTIONS, _device_jit)["march_ray"]
+_voxel = compile_functions(vars(voxel), voxel.DEVICE_FUNCTIONS, _device_jit)
+tv_voxel_grad = _voxel["tv_voxel_grad"]
+rmsprop_element = _voxel["rmsprop_element"]
+
+MODE_FORWARD = raymarch.MODE_FORWARD
+MODE_BACKWARD = raymarch.MODE_BACKWARD
+MODE_MAX_WEIGHT = raymarch.MODE_MAX_WEIGHT
 
 # numba's on-disk cache is keyed on the stamp of the file defining a kernel only, but these
-# kernels inline the per-ray maths of raymarch.py: key them on the contents of both.
+# kernels inline the maths of the other kernel modules: key them on the contents of all.
 _SOURCE_STAMP = hashlib.sha256(b"".join(
-    (Path(__file__).parent / name).read_bytes() for name in ("raymarch.py", "cpu.py"))).hexdigest()
+    (Path(__file__).parent / name).read_bytes()
+    for name in ("raymarch.py", "voxel.py", "targets.py", "cpu.py"))).hexdigest()
+
+# Rays handed to one worker at a time; scratch buffers are allocated once per chunk.
+CHUNK = 64
 
 
 def _cached_kernel(fn):
@@ -38,9 +59,6 @@ def _cached_kernel(fn):
     except AttributeError:
         kernel._cache = NullCache()
     return kernel
-
-# Rays handed to one worker at a time; scratch buffers are allocated once per chunk.
-CHUNK = 64
 
 
 @_cached_kernel
@@ -62,7 +80,7 @@ def render_forward(links, density, sh, n_basis, occ, scale, offset, origins, dir
                             dirs[r, 0], dirs[r, 1], dirs[r, 2],
                             step, sigma_thresh, stop_thresh,
                             background[0], background[1], background[2], basis, idx, wts,
-                            False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                            MODE_FORWARD, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
                             no_grad_d, no_grad_sh, no_touch)
             out_rgb[r, 0] = res[0]
             out_rgb[r, 1] = res[1]
@@ -77,11 +95,8 @@ def render_backward(links, density, sh, n_basis, occ, scale, offset, origins, di
                     grad_density, grad_sh, touched, priv_density, priv_sh, priv_touched):
     """Accumulate dL/d(density) into grad_density (N,) and dL/d(sh) into grad_sh (N, 3B).
 
-    ``rgb`` (M, 3) is the forward output and ``grad_rgb`` (M, 3) dL/drgb. Rays are split
-    into P = priv_density.shape[0] + 1 interleaved parts; part 0 scatters straight into
-    the outputs and part p > 0 into its private buffers priv_*[p - 1] (zero on entry and
-    left zero on exit), which are then folded in voxel-parallel: race-free with plain adds.
-    touched (N,) uint8 gets 1 for every voxel that received a gradient.
+    ``rgb`` (M, 3) is the forward output and ``grad_rgb`` (M, 3) dL/drgb; touched (N,) uint8
+    gets 1 for every voxel that received a gradient. priv_* are (P-1, ...) part buffers.
     """
     n_rays = origins.shape[0]
     n_parts = priv_density.shape[0] + 1
@@ -103,11 +118,10 @@ def render_backward(links, density, sh, n_basis, occ, scale, offset, origins, di
                       dirs[r, 0], dirs[r, 1], dirs[r, 2],
                       step, sigma_thresh, stop_thresh,
                       background[0], background[1], background[2], basis, idx, wts,
-                      True, rgb[r, 0], rgb[r, 1], rgb[r, 2],
+                      MODE_BACKWARD, rgb[r, 0], rgb[r, 1], rgb[r, 2],
                       grad_rgb[r, 0], grad_rgb[r, 1], grad_rgb[r, 2], gd, gs, tc)
-    n_vox = grad_density.shape[0]
     width = grad_sh.shape[1]
-    for v in prange(n_vox):
+    for v in prange(grad_density.shape[0]):
         for p in range(n_parts - 1):
             if priv_touched[p, v]:
                 grad_density[v] += priv_density[p, v]
@@ -119,7 +133,69 @@ def render_backward(links, density, sh, n_basis, occ, scale, offset, origins, di
                 priv_touched[p, v] = 0
 
 
-def backward_parts() -> int:
-    """How many ray parts ``render_backward`` should use: one per thread, at most 8,
-    because each part beyond the first costs a private copy of the gradient buffers."""
+@_cached_kernel
+def max_weights(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
+                step, sigma_thresh, stop_thresh, background, out_max, priv_max):
+    """out_max (N,) = max(out_max, largest weight of any sample each voxel is a corner of).
+
+    priv_max (P-1, N) are part buffers (zero on entry and exit)."""
+    n_rays = origins.shape[0]
+    n_parts = priv_max.shape[0] + 1
+    for part in prange(n_parts):
+        basis = np.empty(16, dtype=sh.dtype)
+        idx = np.empty(8, dtype=np.int64)
+        wts = np.empty(8, dtype=sh.dtype)
+        no_grad_sh = np.empty((0, sh.shape[1]), dtype=sh.dtype)
+        no_touch = np.empty(0, dtype=np.uint8)
+        dest = out_max if part == 0 else priv_max[part - 1]
+        for r in range(part, n_rays, n_parts):
+            march_ray(links, density, sh, n_basis, occ, scale, offset,
+                      origins[r, 0], origins[r, 1], origins[r, 2],
+                      dirs[r, 0], dirs[r, 1], dirs[r, 2],
+                      step, sigma_thresh, stop_thresh,
+                      background[0], background[1], background[2], basis, idx, wts,
+                      MODE_MAX_WEIGHT, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, dest, no_grad_sh, no_touch)
+    for v in prange(out_max.shape[0]):
+        for p in range(n_parts - 1):
+            if priv_max[p, v] > out_max[v]:
+                out_max[v] = priv_max[p, v]
+            priv_max[p, v] = 0
+
+
+@_cached_kernel
+def tv_grad(links, data, col_lo, col_hi, scale, cell_lo, cell_hi, weight, grad):
+    """grad[:, col_lo:col_hi] += weight * d(TV over cells [cell_lo, cell_hi)) / d data.
+
+    data, grad: (N, C); scale (3,) per-axis difference scales; cells are flat C-order
+    indices into the (Rx, Ry, Rz) grid. Race-free: each voxel gathers its own terms.
+    """
+    ry = links.shape[1]
+    rz = links.shape[2]
+    total = links.shape[0] * ry * rz
+    first = max(cell_lo, 0)
+    last = min(cell_hi + ry * rz, total)
+    for flat in prange(first, last):
+        x = flat // (ry * rz)
+        y = (flat // rz) % ry
+        z = flat % rz
+        row = links[x, y, z]
+        if row < 0:
+            continue
+        for col in range(col_lo, col_hi):
+            grad[row, col] += weight * tv_voxel_grad(links, data, x, y, z, col, scale[0], scale[1],
+                                                     scale[2], cell_lo, cell_hi)
+
+
+@_cached_kernel
+def rmsprop_update(data, grad, avg, rows, lr, beta, eps):
+    """RMSProp step on data[rows] (data, grad, avg: (N, C); rows: (K,) int64 distinct)."""
+    width = data.shape[1]
+    for i in prange(rows.shape[0]):
+        for col in range(width):
+            rmsprop_element(data, grad, avg, rows[i], col, lr, beta, eps)
+
+
+def scatter_parts() -> int:
+    """How many ray parts the scattering kernels should use: one per thread, at most 8,
+    because each part beyond the first costs a private copy of the output buffers."""
     return max(1, min(numba.get_num_threads(), 8))

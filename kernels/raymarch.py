@@ -3,8 +3,9 @@
 Everything here is plain Python restricted to what both ``numba.njit`` and
 ``numba.cuda.jit(device=True)`` compile: scalars, tuples, indexing into arrays passed
 in by the caller, ``math`` functions and calls to other functions of this module.
-Nothing allocates. ``kernels.cpu`` compiles these with njit; ``kernels.cuda``
-compiles the same source with ``cuda.jit(device=True)``.
+Nothing allocates. ``kernels.targets.compile_functions`` compiles DEVICE_FUNCTIONS with
+njit for ``kernels.cpu`` and with ``cuda.jit(device=True)`` for the CUDA target, which
+swaps in atomic versions of ``add1``, ``add2`` and ``max1``.
 
 Conventions (design.md section 2, as svox2):
   * grid coordinates: voxel centres at integers 0..R-1; the grid box spans [-0.5, R-0.5]
@@ -17,7 +18,6 @@ Conventions (design.md section 2, as svox2):
 """
 
 import math
-import types
 
 # Real SH constants (svox2 / PlenOctrees convention).
 C0 = 0.28209479177387814
@@ -37,6 +37,11 @@ C3_6 = -0.5900435899266435
 
 # The block-occupancy structure groups 2**BLOCK_SHIFT cells per axis.
 BLOCK_SHIFT = 3
+
+# What march_ray does besides compositing.
+MODE_FORWARD = 0      # render only
+MODE_BACKWARD = 1     # scatter dL/d(density) and dL/d(sh)
+MODE_MAX_WEIGHT = 2   # record each voxel's largest sample weight (for pruning)
 
 
 def sh_basis(x, y, z, n_basis, out):
@@ -171,18 +176,26 @@ def add2(arr, i, j, v):
     arr[i, j] += v
 
 
+def max1(arr, i, v):
+    """arr[i] = max(arr[i], v). The CPU default; the CUDA target rebinds this name to an atomic max."""
+    if v > arr[i]:
+        arr[i] = v
+
+
 def march_ray(links, density, sh, n_basis, occ, scale, offset,
               ox, oy, oz, dx, dy, dz, step, sigma_thresh, stop_thresh,
               bg_r, bg_g, bg_b, basis, idx, wts,
-              backward, out_r, out_g, out_b, g_r, g_g, g_b,
+              mode, out_r, out_g, out_b, g_r, g_g, g_b,
               grad_density, grad_sh, touched):
     """March one world-space ray; return (r, g, b, depth, opacity).
 
-    Forward (``backward`` False): the gradient arguments are not touched.
-    Backward: (out_r, out_g, out_b) is this ray's forward colour and (g_r, g_g, g_b) is
+    MODE_FORWARD: the gradient arguments are not touched.
+    MODE_BACKWARD: (out_r, out_g, out_b) is this ray's forward colour and (g_r, g_g, g_b)
     dL/dcolour; the march is recomputed (O(1) memory) and dL/d(raw density) and dL/d(sh)
     are scattered into grad_density (N,) and grad_sh (N, 3B), with touched[row] set to 1
     for every corner row that received a gradient.
+    MODE_MAX_WEIGHT: grad_density (N,) receives, per voxel, the largest weight of any
+    sample it is a corner of; the other gradient arguments are not touched.
     ``occ`` is the block occupancy (uint8, cells grouped 2**BLOCK_SHIFT per axis);
     ``scale``/``offset`` (3,) map world to grid coordinates; ``basis`` (>= B), ``idx``
     (8, int) and ``wts`` (8,) are caller-provided scratch. Depth is in world units along
@@ -249,7 +262,7 @@ def march_ray(links, density, sh, n_basis, occ, scale, offset,
             m1 = max(c1, 0.0)
             m2 = max(c2, 0.0)
             trans *= 1.0 - alpha
-            if backward:
+            if mode == MODE_BACKWARD:
                 total = m0 * g_r + m1 * g_g + m2 * g_b
                 accum -= weight * total
                 dsigma = world_step * (trans * total - accum)
@@ -257,6 +270,8 @@ def march_ray(links, density, sh, n_basis, occ, scale, offset,
                                c0 > 0.0, c1 > 0.0, c2 > 0.0, g_r, g_g, g_b,
                                grad_density, grad_sh, touched)
             else:
+                if mode == MODE_MAX_WEIGHT:
+                    record_max_weight(idx, weight, grad_density)
                 cr += weight * m0
                 cg += weight * m1
                 cb += weight * m2
@@ -287,29 +302,16 @@ def scatter_sample(n_basis, idx, wts, basis, weight, dsigma, on_r, on_g, on_b,
             add2(grad_sh, row, 2 * n_basis + k, wb * sb)
 
 
+def record_max_weight(idx, weight, max_weight):
+    """max_weight[row] = max(max_weight[row], weight) for the linked corners in idx."""
+    for n in range(8):
+        if idx[n] >= 0:
+            max1(max_weight, idx[n], weight)
+
+
 # Functions compiled for a target, callees before callers.
 DEVICE_FUNCTIONS = (
-    "add1", "add2", "sh_basis", "slab", "ray_box", "cell_coord", "corners",
+    "add1", "add2", "max1", "sh_basis", "slab", "ray_box", "cell_coord", "corners",
     "interp_density", "interp_rgb", "_axis_exit", "block_exit",
-    "scatter_sample", "march_ray",
+    "scatter_sample", "record_max_weight", "march_ray",
 )
-
-
-def compile_for(jit, **overrides):
-    """Compile this module's per-ray functions with ``jit`` into a fresh namespace.
-
-    Each function is re-bound to a globals dict in which its callees are the compiled
-    versions, so one source serves ``numba.njit`` and ``numba.cuda.jit(device=True)``.
-    ``overrides`` replaces functions by name before compiling (the CUDA target passes
-    atomic ``add1``/``add2``). Returns a dict name -> compiled function.
-    """
-    namespace = {k: v for k, v in globals().items() if not callable(v) or k == "math"}
-    namespace["math"] = math
-    for name in DEVICE_FUNCTIONS:
-        if name in overrides:
-            namespace[name] = overrides[name]
-            continue
-        source = globals()[name]
-        rebound = types.FunctionType(source.__code__, namespace, name, source.__defaults__)
-        namespace[name] = jit(rebound)
-    return namespace

@@ -160,15 +160,17 @@ class SparseGrid(torch.nn.Module):
         coords = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
         return self.grid_to_world(coords)
 
-    def occupancy(self) -> np.ndarray:
-        """Block occupancy (uint8) of the current links, cached until links change."""
-        if self._occupancy is None:
-            self._occupancy = block_occupancy(self.links.numpy())
+    def occupancy(self) -> torch.Tensor:
+        """Block occupancy (uint8 tensor on the grid's device) of the links, computed once
+        (links never change in place: resample and prune make new grids)."""
+        if self._occupancy is None or self._occupancy.device != self.links.device:
+            occ = block_occupancy(self.links.cpu().numpy())
+            self._occupancy = torch.from_numpy(occ).to(self.links.device)
         return self._occupancy
 
     def mark_touched(self, mask: torch.Tensor) -> None:
         """Record voxels (bool (N,)) that received a gradient; the backward pass calls this."""
-        self._touched |= mask
+        self._touched = self._touched.to(mask.device) | mask
 
     def take_touched(self) -> torch.Tensor:
         """Voxels (bool (N,)) touched by backward passes since the last call, then reset.

@@ -1,8 +1,9 @@
 """Public rendering API: a torch.autograd.Function over the Numba kernels.
 
 ``render_rays`` renders a batch of rays and differentiates through ``grid.density`` and
-``grid.sh``; ``render_image`` renders whole images in chunks. Kernels read the tensors'
-memory directly (``Tensor.numpy()`` shares it), so nothing is copied.
+``grid.sh``; ``render_image`` renders whole images in chunks; ``max_weights`` gives each
+voxel's largest sample weight over a set of rays (for pruning). The kernels run on the
+backend of the grid's device and read the tensors' memory directly, without copies.
 """
 
 from dataclasses import dataclass
@@ -10,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from plenox.backend import backend_for
 from plenox.grid import SparseGrid
-from plenox.kernels import cpu
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,9 @@ class RenderOptions:
             raise ValueError(f"background must be 3 finite numbers, got {self.background!r}")
 
 
-def check_rays(origins: torch.Tensor, dirs: torch.Tensor, dtype: torch.dtype) -> None:
-    """Raise ValueError unless origins and dirs are finite, contiguous CPU (M, 3) tensors of ``dtype``
-    and every direction is non-zero."""
+def check_rays(origins: torch.Tensor, dirs: torch.Tensor, dtype: torch.dtype, device: torch.device) -> None:
+    """Raise ValueError unless origins and dirs are finite, contiguous (M, 3) tensors of ``dtype``
+    on ``device`` and every direction is non-zero."""
     for name, t in (("origins", origins), ("dirs", dirs)):
         if not isinstance(t, torch.Tensor):
             raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -49,8 +50,8 @@ def check_rays(origins: torch.Tensor, dirs: torch.Tensor, dtype: torch.dtype) ->
             raise ValueError(f"{name} must be {dtype} like the grid, got {t.dtype}")
         if not t.is_contiguous():
             raise ValueError(f"{name} must be contiguous (call .contiguous())")
-        if t.device.type != "cpu":
-            raise ValueError(f"{name} must be on the CPU for the CPU kernels, got {t.device}")
+        if t.device != device:
+            raise ValueError(f"{name} must be on the grid's device {device}, got {t.device}")
         if not torch.isfinite(t).all():
             raise ValueError(f"{name} contains NaN or Inf")
     if origins.shape[0] != dirs.shape[0]:
@@ -69,89 +70,24 @@ def check_grid(grid: SparseGrid) -> None:
             raise ValueError(f"grid {name} must be contiguous")
 
 
-class _KernelArgs:
-    """The kernels' view of a grid and options: numpy arrays sharing the tensors' memory."""
-
-    def __init__(self, grid: SparseGrid, options: RenderOptions):
-        self.links = grid.links.numpy()
-        self.density = grid.density.detach().numpy()
-        self.sh = grid.sh.detach().numpy()
-        self.n_basis = grid.basis_dim
-        self.occ = grid.occupancy()
-        self.scale, self.offset = grid.scale_offset()
-        self.step = float(options.step)
-        self.sigma_thresh = float(options.sigma_thresh)
-        self.stop_thresh = float(options.stop_thresh)
-        self.background = np.asarray(options.background, dtype=np.float64)
-
-    def grid_args(self):
-        return (self.links, self.density, self.sh, self.n_basis, self.occ, self.scale, self.offset)
-
-    def march_args(self):
-        return (self.step, self.sigma_thresh, self.stop_thresh, self.background)
-
-
-def _forward(args: _KernelArgs, origins: np.ndarray, dirs: np.ndarray):
-    m = origins.shape[0]
-    rgb = np.empty((m, 3), dtype=origins.dtype)
-    depth = np.empty(m, dtype=origins.dtype)
-    acc = np.empty(m, dtype=origins.dtype)
-    if m:
-        cpu.render_forward(*args.grid_args(), origins, dirs, *args.march_args(), rgb, depth, acc)
-    return rgb, depth, acc
-
-
-class _Workspace:
-    """Private per-part gradient buffers for the CPU backward, kept zero between calls."""
-
-    def __init__(self):
-        self.key = None
-        self.buffers = None
-
-    def get(self, n: int, width: int, dtype, parts: int):
-        key = (n, width, np.dtype(dtype), parts)
-        if key != self.key:
-            self.buffers = (np.zeros((parts - 1, n), dtype=dtype),
-                            np.zeros((parts - 1, n, width), dtype=dtype),
-                            np.zeros((parts - 1, n), dtype=np.uint8))
-            self.key = key
-        return self.buffers
-
-
-_WORKSPACE = _Workspace()
-
-
 class RenderFunction(torch.autograd.Function):
     """rgb, depth, acc = f(density, sh); gradients flow to density and sh through rgb only."""
 
     @staticmethod
     def forward(ctx, density, sh, grid, options, origins, dirs):
-        args = _KernelArgs(grid, options)
-        o, d = origins.numpy(), dirs.numpy()
-        rgb, depth, acc = _forward(args, o, d)
-        rgb_t = torch.from_numpy(rgb)
-        ctx.grid = grid
-        ctx.args = args
-        ctx.save_for_backward(origins, dirs, rgb_t)
-        depth_t, acc_t = torch.from_numpy(depth), torch.from_numpy(acc)
-        ctx.mark_non_differentiable(depth_t, acc_t)
-        return rgb_t, depth_t, acc_t
+        backend = backend_for(density)
+        rgb, depth, acc = backend.forward(grid, options, origins, dirs)
+        ctx.grid, ctx.options, ctx.backend = grid, options, backend
+        ctx.save_for_backward(origins, dirs, rgb)
+        ctx.mark_non_differentiable(depth, acc)
+        return rgb, depth, acc
 
     @staticmethod
     def backward(ctx, grad_rgb, _grad_depth, _grad_acc):
         origins, dirs, rgb = ctx.saved_tensors
-        args = ctx.args
-        grid = ctx.grid
-        grad_density = torch.zeros_like(grid.density)
-        grad_sh = torch.zeros_like(grid.sh)
-        touched = np.zeros(grid.n_voxels, dtype=np.uint8)
-        if origins.shape[0]:
-            g = grad_rgb.to(rgb.dtype).contiguous().numpy()
-            parts = cpu.backward_parts()
-            priv = _WORKSPACE.get(grid.n_voxels, grid.sh.shape[1], args.density.dtype, parts)
-            cpu.render_backward(*args.grid_args(), origins.numpy(), dirs.numpy(), *args.march_args(),
-                                rgb.numpy(), g, grad_density.numpy(), grad_sh.numpy(), touched, *priv)
-        grid.mark_touched(torch.from_numpy(touched.view(bool)))
+        grad_density, grad_sh, touched = ctx.backend.backward(
+            ctx.grid, ctx.options, origins, dirs, rgb, grad_rgb.to(rgb.dtype).contiguous())
+        ctx.grid.mark_touched(touched)
         return grad_density, grad_sh, None, None, None, None
 
 
@@ -165,7 +101,7 @@ def render_rays(grid: SparseGrid, origins: torch.Tensor, dirs: torch.Tensor,
     """
     options = options or RenderOptions()
     check_grid(grid)
-    check_rays(origins, dirs, grid.density.dtype)
+    check_rays(origins, dirs, grid.density.dtype, grid.density.device)
     rgb, depth, acc = RenderFunction.apply(grid.density, grid.sh, grid, options, origins, dirs)
     return {"rgb": rgb, "depth": depth, "acc": acc}
 
@@ -175,8 +111,28 @@ def render_image(grid: SparseGrid, origins: torch.Tensor, dirs: torch.Tensor,
                  options: RenderOptions | None = None, chunk: int = 65536) -> dict:
     """Render an image of rays (H, W, 3) in chunks; returns rgb (H, W, 3), depth and acc (H, W)."""
     shape = origins.shape[:-1]
-    flat_o = origins.reshape(-1, 3).to(grid.density.dtype).contiguous()
-    flat_d = dirs.reshape(-1, 3).to(grid.density.dtype).contiguous()
+    like = grid.density
+    flat_o = origins.reshape(-1, 3).to(device=like.device, dtype=like.dtype).contiguous()
+    flat_d = dirs.reshape(-1, 3).to(device=like.device, dtype=like.dtype).contiguous()
     parts = [render_rays(grid, flat_o[i:i + chunk], flat_d[i:i + chunk], options)
              for i in range(0, flat_o.shape[0], chunk)]
     return {k: torch.cat([p[k] for p in parts]).reshape(*shape, *parts[0][k].shape[1:]) for k in parts[0]}
+
+
+@torch.no_grad()
+def max_weights(grid: SparseGrid, origins: torch.Tensor, dirs: torch.Tensor,
+                options: RenderOptions | None = None, chunk: int = 65536,
+                out: torch.Tensor | None = None) -> torch.Tensor:
+    """Largest weight T_i * alpha_i of any sample each voxel is a corner of, over all rays.
+
+    origins, dirs: (M, 3). Returns (N,) in the grid's dtype (``out`` is updated in place
+    and returned when given, so several batches of rays can be folded together).
+    """
+    options = options or RenderOptions()
+    check_grid(grid)
+    check_rays(origins, dirs, grid.density.dtype, grid.density.device)
+    out = torch.zeros_like(grid.density) if out is None else out
+    backend = backend_for(grid.density)
+    for i in range(0, origins.shape[0], chunk):
+        backend.max_weights(grid, options, origins[i:i + chunk], dirs[i:i + chunk], out)
+    return out
