@@ -59,7 +59,10 @@ def read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     except FileNotFoundError:
         raise SceneError(path, "image file not found") from None
     except Exception as exc:  # imageio raises many types for corrupt files; all mean "unreadable"
-        raise SceneError(path, f"unreadable image ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        # imageio's "no backend" message repeats the path; the file is already named.
+        reason = "not a format imageio can decode" if str(path) in detail else detail
+        raise SceneError(path, f"unreadable or corrupt image ({reason})") from None
     if raw.dtype == np.uint8:
         img = raw.astype(np.float32) / 255.0
     elif raw.dtype == np.uint16:
