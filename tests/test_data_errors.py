@@ -71,6 +71,7 @@ def test_missing_and_unknown(tmp_path):
     ids=["json", "no-test-json", "no-image", "bad-image", "mixed-sizes", "nan-pose", "non-rigid", "mirror",
          "bad-matrix", "no-angle", "no-frames", "no-file-path", "json-list"],
 )
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # imageio probing its legacy plugins on a corrupt file
 def test_bad_blender(scene, tmp_path, damage, fragments):
     write_blender_scene(scene, tmp_path)
     damage(tmp_path)
