@@ -136,21 +136,21 @@ def _undistort(xd: Tensor, yd: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
     k1, k2, p1, p2 = k.unbind(-1)
     x, y = xd.clone(), yd.clone()
     for _ in range(_UNDISTORT_ITERS):
-        fx_, fy_ = _distort(x, y, k)
-        fx_, fy_ = fx_ - xd, fy_ - yd
+        rx, ry = _distort(x, y, k)
+        rx, ry = rx - xd, ry - yd  # residuals
         r2 = x * x + y * y
         radial = 1 + r2 * (k1 + r2 * k2)
         dradial = 2 * k1 + 4 * k2 * r2  # 2 * d(radial)/d(r2)
-        dfx_dx = radial + x * x * dradial + 2 * p1 * y + 6 * p2 * x
-        dfx_dy = x * y * dradial + 2 * p1 * x + 2 * p2 * y
-        dfy_dx = x * y * dradial + 2 * p1 * x + 2 * p2 * y
-        dfy_dy = radial + y * y * dradial + 6 * p1 * y + 2 * p2 * x
-        det = dfx_dx * dfy_dy - dfx_dy * dfy_dx
+        # Jacobian [[a, b], [b, d]] of the distortion at (x, y); this model's is symmetric.
+        a = radial + x * x * dradial + 2 * p1 * y + 6 * p2 * x
+        b = x * y * dradial + 2 * p1 * x + 2 * p2 * y
+        d = radial + y * y * dradial + 6 * p1 * y + 2 * p2 * x
+        det = a * d - b * b
         # A vanishing Jacobian means the lens model folds over here; stay put.
         ok = det.abs() > 1e-12
         safe = torch.where(ok, det, torch.ones_like(det))
-        x = x - torch.where(ok, (fx_ * dfy_dy - fy_ * dfx_dy) / safe, torch.zeros_like(x))
-        y = y - torch.where(ok, (fy_ * dfx_dx - fx_ * dfy_dx) / safe, torch.zeros_like(y))
+        x = x - torch.where(ok, (rx * d - ry * b) / safe, torch.zeros_like(x))
+        y = y - torch.where(ok, (ry * a - rx * b) / safe, torch.zeros_like(y))
     return x.float(), y.float()
 
 
