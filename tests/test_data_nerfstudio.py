@@ -7,7 +7,7 @@ import torch
 from scipy.optimize import fsolve
 
 from plenox.cameras import pixel_rays
-from plenox.data import SceneError, detect_format, load_scene
+from plenox.data import detect_format, load_scene
 from scenes import tiny_scene, write_nerfstudio_scene
 
 K = (0.08, -0.03, 0.002, -0.001)

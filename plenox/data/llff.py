@@ -24,7 +24,7 @@ from plenox.data.scene import Scene, SceneError, Split
 # The reference scales the scene so that the nearest bound lands at 1 / 0.75,
 # safely beyond the NDC near plane at depth 1.
 BD_FACTOR = 0.75
-_FOLDER = re.compile(r"images(?:_(\d+))?$")
+_FOLDER = re.compile(r"images(?:_([1-9]\d*))?$")
 
 
 def image_folders(folder: Path) -> dict[int, Path]:
