@@ -235,8 +235,8 @@ class SparseGrid(torch.nn.Module):
             raise ValueError(f"refusing to write {path}: the grid holds NaN or Inf values")
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as f:
-            np.savez(f, radius=self.radius.numpy().astype(np.float32),
-                     center=self.center.numpy().astype(np.float32), links=self.links.numpy(),
+            np.savez(f, radius=self.radius.cpu().numpy().astype(np.float32),
+                     center=self.center.cpu().numpy().astype(np.float32), links=self.links.cpu().numpy(),
                      density_data=density[:, None], sh_data=sh.astype(sh_dtype),
                      basis_type=np.array(SVOX2_BASIS_TYPE_SH))
         os.replace(tmp, path)
