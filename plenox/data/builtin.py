@@ -70,7 +70,7 @@ def _rotate_z(v: np.ndarray, angle: float) -> np.ndarray:
 
 def _checker(q: np.ndarray) -> np.ndarray:
     """(M,) bool: parity of the integer cell of each row of q (M, k)."""
-    return np.floor(q).sum(axis=1) % 2 == 1  # k <= 3 columns
+    return np.floor(q).sum(axis=1) % 2 == 1
 
 
 def _two_tone(mask: np.ndarray, on, off) -> np.ndarray:
