@@ -107,24 +107,26 @@ def load_images(paths: list[Path], downscale: int, background) -> tuple[torch.Te
     (H, W) before downscaling. Raises SceneError on a missing, unreadable or
     differently sized image.
     """
-    images, alphas, native = [], [], None
-    for path in paths:
-        rgb, alpha = read_image(path)
+    if not paths:
+        raise ValueError("load_images needs at least one path")
+    images = alpha = native = None
+    for i, path in enumerate(paths):
+        rgb, a = read_image(path)
         if native is None:
             native = rgb.shape[:2]
         elif rgb.shape[:2] != native:
             raise SceneError(
                 path, f"image is {rgb.shape[1]}x{rgb.shape[0]} but {paths[0].name} is {native[1]}x{native[0]}"
             )
-        if alpha is not None:
-            rgb = composite(rgb, alpha, background)
-        images.append(area_downscale(rgb, downscale))
-        alphas.append(None if alpha is None else area_downscale(alpha, downscale))
-    if native is None:
-        raise ValueError("load_images needs at least one path")
-    stacked = torch.from_numpy(np.stack(images).astype(np.float32, copy=False))
-    if all(a is None for a in alphas):
-        return stacked, None, native
-    opaque = np.ones(stacked.shape[1:3], dtype=np.float32)
-    alpha = torch.from_numpy(np.stack([opaque if a is None else a for a in alphas]).astype(np.float32, copy=False))
-    return stacked, alpha, native
+        if a is not None:
+            rgb = composite(rgb, a, background)
+        small = area_downscale(rgb, downscale)
+        if images is None:
+            # Filled in place: stacking a list would double the peak memory of large scenes.
+            images = np.empty((len(paths), *small.shape), dtype=np.float32)
+        images[i] = small
+        if a is not None and alpha is None:
+            alpha = np.ones(images.shape[:3], dtype=np.float32)  # images read so far were opaque
+        if a is not None:
+            alpha[i] = area_downscale(a, downscale)
+    return torch.from_numpy(images), None if alpha is None else torch.from_numpy(alpha), native
