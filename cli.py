@@ -78,9 +78,22 @@ def print_metrics(metrics: dict, folder: str) -> None:
     print(f"results in {folder} (metrics: {folder}/eval/metrics.json)")
 
 
+def parse(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    """Parse argv; key=value words anywhere after ``fit`` are config overrides (argparse alone
+    only takes them before the options)."""
+    args, extra = parser.parse_known_args(argv)
+    overrides = [word for word in extra if "=" in word and not word.startswith("-")]
+    unknown = [word for word in extra if word not in overrides]
+    if unknown or (overrides and args.command != "fit"):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
+    if overrides:
+        args.overrides.extend(overrides)
+    return args
+
+
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.command is None:
         parser.print_help()
         return 0

@@ -195,6 +195,39 @@ def rmsprop_update(data, grad, avg, rows, lr, beta, eps):
             rmsprop_element(data, grad, avg, rows[i], col, lr, beta, eps)
 
 
+@njit
+def _block_active(links, density, sigma_thresh, x0, x1, y0, y1, z0, z1):
+    for x in range(x0, x1):
+        for y in range(y0, y1):
+            for z in range(z0, z1):
+                row = links[x, y, z]
+                if row >= 0 and density[row] > sigma_thresh:
+                    return 1
+    return 0
+
+
+@_cached_kernel
+def active_blocks(links, density, sigma_thresh, out):
+    """out (nbx, nby, nbz) uint8: 1 where a block's cells have a corner voxel with density > sigma_thresh.
+
+    Samples in any other block interpolate corners that are all <= sigma_thresh (empty
+    corners read 0, and sigma_thresh >= 0), so the sigma gate would skip them: skipping the
+    block changes no output and no gradient.
+    """
+    size = 1 << raymarch.BLOCK_SHIFT
+    rx, ry, rz = links.shape
+    nbx, nby, nbz = out.shape
+    for flat in prange(nbx * nby * nbz):
+        bx = flat // (nby * nbz)
+        by = (flat // nbz) % nby
+        bz = flat % nbz
+        # cells b*size .. (b+1)*size-1 (at most R-2) span voxels b*size .. min((b+1)*size, R-1)
+        out[bx, by, bz] = _block_active(links, density, sigma_thresh,
+                                        bx * size, min((bx + 1) * size, rx - 1) + 1,
+                                        by * size, min((by + 1) * size, ry - 1) + 1,
+                                        bz * size, min((bz + 1) * size, rz - 1) + 1)
+
+
 def scatter_parts() -> int:
     """How many ray parts the scattering kernels should use: one per thread, at most 8,
     because each part beyond the first costs a private copy of the output buffers."""

@@ -40,10 +40,11 @@ class CpuBackend:
         self._parts = _PartBuffers()
 
     @staticmethod
-    def _grid_args(grid):
+    def _grid_args(grid, options):
         scale, offset = grid.scale_offset()
+        occ = grid.active_occupancy(options.sigma_thresh)
         return (grid.links.numpy(), grid.density.detach().numpy(), grid.sh.detach().numpy(),
-                grid.basis_dim, grid.occupancy().numpy(), scale, offset)
+                grid.basis_dim, occ.numpy(), scale, offset)
 
     @staticmethod
     def _march_args(options):
@@ -57,7 +58,7 @@ class CpuBackend:
         depth = origins.new_empty(m)
         acc = origins.new_empty(m)
         if m:
-            cpu.render_forward(*self._grid_args(grid), origins.numpy(), dirs.numpy(),
+            cpu.render_forward(*self._grid_args(grid, options), origins.numpy(), dirs.numpy(),
                                *self._march_args(options), rgb.numpy(), depth.numpy(), acc.numpy())
         return rgb, depth, acc
 
@@ -73,7 +74,7 @@ class CpuBackend:
             priv = (self._parts.get("density", (parts, n), dtype),
                     self._parts.get("sh", (parts, n, width), dtype),
                     self._parts.get("touched", (parts, n), np.uint8))
-            cpu.render_backward(*self._grid_args(grid), origins.numpy(), dirs.numpy(),
+            cpu.render_backward(*self._grid_args(grid, options), origins.numpy(), dirs.numpy(),
                                 *self._march_args(options), rgb.numpy(), grad_rgb.numpy(),
                                 grad_density.numpy(), grad_sh.numpy(), touched.numpy(), *priv)
         return grad_density, grad_sh, touched.bool()
@@ -82,7 +83,7 @@ class CpuBackend:
         """out_max (N,) = max(out_max, per-voxel largest sample weight over the rays), in place."""
         if origins.shape[0]:
             priv = self._parts.get("max", (cpu.scatter_parts() - 1, grid.n_voxels), out_max.numpy().dtype)
-            cpu.max_weights(*self._grid_args(grid), origins.numpy(), dirs.numpy(),
+            cpu.max_weights(*self._grid_args(grid, options), origins.numpy(), dirs.numpy(),
                             *self._march_args(options), out_max.numpy(), priv)
 
     def tv_grad(self, links, data, col_lo, col_hi, scale, cell_lo, cell_hi, weight, grad):

@@ -57,6 +57,8 @@ class FitConfig:
     checkpoint_every_s: float = 120.0
     eval_split: str = "test"
     eval_views: int = 0                       # 0 = all views of the split
+    eval_every_s: float = 0.0                 # >0: PSNR on a few held-out views every so many training seconds
+    eval_every_views: int = 10                # how many views that periodic evaluation renders
     seed: int = 0
 
     def check(self) -> "FitConfig":

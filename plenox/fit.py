@@ -20,7 +20,9 @@ from plenox.data import Scene
 from plenox.grid import SparseGrid
 from plenox.optim import SparseRMSProp
 from plenox.regularize import add_cauchy_sparsity_grad, add_tv_grad, random_cell_range
-from plenox.render import RenderOptions, max_weights, render_rays
+from plenox.evaluate import view_rays
+from plenox.metrics import psnr
+from plenox.render import RenderOptions, max_weights, render_image, render_rays
 from plenox.runs import RunDir
 
 
@@ -82,20 +84,35 @@ class Trainer:
         self.optimizer = SparseRMSProp(self.grid, config.rms_beta, config.rms_eps)
         self.step = 0
         self.elapsed = 0.0   # training seconds, summed over resumed sessions
+        self.upsamples = 0   # upsamples done so far (index into config.resolutions)
+        self.budget = None   # training-seconds budget of the current train() call, if any
 
     # ----- one step -----------------------------------------------------------------
-    def lr(self, step: int) -> tuple[float, float]:
+    def schedule_step(self) -> float:
+        """Where the schedules stand, in steps of config.steps.
+
+        With a time budget the schedules (learning rates, upsamples) run on the larger of the
+        step fraction and the time fraction, so a short budget compresses the whole schedule
+        instead of cutting it off with undecayed learning rates."""
+        fraction = self.step / self.config.steps
+        if self.budget:
+            fraction = max(fraction, self.elapsed / self.budget)
+        return fraction * self.config.steps
+
+    def lr(self) -> tuple[float, float]:
         c = self.config
-        lr_d = log_linear_lr(step, c.lr_density, c.lr_density_final, c.lr_decay_steps,
+        at = self.schedule_step()
+        lr_d = log_linear_lr(at, c.lr_density, c.lr_density_final, c.lr_decay_steps,
                              c.lr_density_delay_steps, c.lr_density_delay_mult)
-        lr_s = log_linear_lr(step, c.lr_sh, c.lr_sh_final, c.lr_decay_steps)
+        lr_s = log_linear_lr(at, c.lr_sh, c.lr_sh_final, c.lr_decay_steps)
         return lr_d, lr_s
 
     def tv_active(self) -> bool:
-        return self.config.tv_after_upsample or self.resolution_index() == 0
+        return self.config.tv_after_upsample or self.upsamples == 0
 
-    def resolution_index(self) -> int:
-        return sum(self.step >= s for s in self.config.upsample_steps)
+    def upsample_due(self) -> bool:
+        steps = self.config.upsample_steps
+        return self.upsamples < len(steps) and self.schedule_step() >= steps[self.upsamples]
 
     def train_step(self) -> float:
         """One batch: render, MSE, backward, regularisers, RMSProp. Returns the batch MSE."""
@@ -110,9 +127,9 @@ class Trainer:
         if c.lambda_sparsity > 0:
             rows = self.grid._touched.nonzero().view(-1)
             add_cauchy_sparsity_grad(self.grid, rows, c.lambda_sparsity)
-        self.optimizer.step(*self.lr(self.step))
+        self.optimizer.step(*self.lr())
         self.step += 1
-        if self.step in c.upsample_steps:
+        if self.upsample_due():
             self.upsample()
         return mse.item()
 
@@ -141,7 +158,8 @@ class Trainer:
     def upsample(self) -> None:
         """Resample to the next resolution, allocating only voxels inside the kept region."""
         keep = self.keep_mask()
-        new_res = tuple(self.config.resolutions[self.resolution_index()])
+        self.upsamples += 1
+        new_res = tuple(self.config.resolutions[self.upsamples])
         # A new voxel is kept when the old voxel containing its centre was.
         axes = [np.minimum(((np.arange(n) + 0.5) * o / n).astype(int), o - 1)
                 for n, o in zip(new_res, keep.shape)]
@@ -159,10 +177,12 @@ class Trainer:
         """
         c = self.config
         budget = None if minutes is None else minutes * 60.0
+        self.budget = budget
         bar = tqdm(total=c.steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True)
         record = {}
         window_rays, window_time, window_mse = 0, 0.0, []
         last_ckpt = time.perf_counter()
+        next_eval = self.elapsed + c.eval_every_s
         try:
             while self.step < c.steps and (budget is None or self.elapsed < budget):
                 start = time.perf_counter()
@@ -178,6 +198,9 @@ class Trainer:
                     bar.set_postfix(psnr=f"{record['psnr']:.2f}", rays_s=f"{record['rays_per_s']:.0f}",
                                     voxels=record["voxels"])
                     window_rays, window_time, window_mse = 0, 0.0, []
+                if c.eval_every_s > 0 and self.elapsed >= next_eval:
+                    self.run.append_log(self.heldout_record())
+                    next_eval = self.elapsed + c.eval_every_s
                 if time.perf_counter() - last_ckpt > c.checkpoint_every_s:
                     self.save_checkpoint()
                     last_ckpt = time.perf_counter()
@@ -186,9 +209,22 @@ class Trainer:
             self.save_checkpoint()
         return record
 
+    @torch.no_grad()
+    def heldout_record(self) -> dict:
+        """Mean PSNR of the first eval_every_views views of the eval split (not training time)."""
+        split = self.config.eval_split
+        views = min(self.config.eval_every_views, len(self.scene.splits[split]))
+        values = []
+        for i in range(views):
+            origins, dirs = view_rays(self.scene, split, i)
+            rgb = render_image(self.grid, origins, dirs, self.options)["rgb"].cpu()
+            values.append(psnr(rgb, self.scene.splits[split].images[i]))
+        return {"step": self.step, "time": round(self.elapsed, 3), "heldout_psnr": float(np.mean(values)),
+                "heldout_views": views, "voxels": self.grid.n_voxels}
+
     def log_record(self, mses: list, rays_per_s: float) -> dict:
         mse = float(np.mean(mses)) if mses else float("nan")
-        lr_d, lr_s = self.lr(self.step)
+        lr_d, lr_s = self.lr()
         return {"step": self.step, "time": round(self.elapsed, 3), "loss": mse,
                 "psnr": -10.0 * math.log10(max(mse, 1e-12)), "rays_per_s": rays_per_s,
                 "voxels": self.grid.n_voxels, "resolution": list(self.grid.resolution),
@@ -198,7 +234,7 @@ class Trainer:
     def save_checkpoint(self) -> None:
         """Grid (float32 SH, exact) and training state, each written atomically."""
         self.run.save_grid(self.grid, exact=True)
-        self.run.save_state({"step": self.step, "elapsed": self.elapsed,
+        self.run.save_state({"step": self.step, "elapsed": self.elapsed, "upsamples": self.upsamples,
                              "generator": self.generator.get_state(),
                              "optimizer": self.optimizer.state_dict()})
 
@@ -210,4 +246,5 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         self.step = int(state["step"])
+        self.upsamples = int(state["upsamples"])
         self.elapsed = float(state["elapsed"])

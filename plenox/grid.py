@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from plenox.kernels import cpu as cpu_kernels
 from plenox.kernels.raymarch import BLOCK_SHIFT
 from plenox.sh import check_basis_dim
 
@@ -101,6 +102,8 @@ class SparseGrid(torch.nn.Module):
             raise ValueError(f"radius must be positive, got {self.radius.tolist()}")
         self.basis_dim = basis_dim
         self._occupancy = None
+        self._active = None          # (cache key, density-aware block occupancy)
+        self._density_epoch = 0      # bumped by writers that bypass torch (kernels)
         self._touched = torch.zeros(n_rows, dtype=torch.bool)
 
     # ----- construction -------------------------------------------------------------
@@ -167,6 +170,25 @@ class SparseGrid(torch.nn.Module):
             occ = block_occupancy(self.links.cpu().numpy())
             self._occupancy = torch.from_numpy(occ).to(self.links.device)
         return self._occupancy
+
+    def active_occupancy(self, sigma_thresh: float) -> torch.Tensor:
+        """Block occupancy counting only voxels with density > sigma_thresh (CPU grids).
+
+        Exact for rendering and gradients (see kernels.cpu.active_blocks); recomputed when
+        the density changes: torch writes bump the tensor's version, kernel writes must call
+        ``mark_density_changed``.
+        """
+        key = (self.density._version, self._density_epoch, float(sigma_thresh))
+        if self._active is None or self._active[0] != key:
+            occ = torch.empty(self.occupancy().shape, dtype=torch.uint8)
+            cpu_kernels.active_blocks(self.links.numpy(), self.density.detach().numpy(), float(sigma_thresh),
+                                      occ.numpy())
+            self._active = (key, occ)
+        return self._active[1]
+
+    def mark_density_changed(self) -> None:
+        """Invalidate caches derived from the density after an in-place write outside torch."""
+        self._density_epoch += 1
 
     def mark_touched(self, mask: torch.Tensor) -> None:
         """Record voxels (bool (N,)) that received a gradient; the backward pass calls this."""

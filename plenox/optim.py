@@ -33,6 +33,7 @@ class SparseRMSProp:
             backend.rmsprop_update(param.data.view(avg.shape), param.grad.view(avg.shape), avg, rows,
                                    lr, self.beta, self.eps)
             param.grad = None
+        grid.mark_density_changed()
         return int(rows.numel())
 
     def state_dict(self) -> dict:

@@ -138,3 +138,32 @@ def test_touched_voxels_are_recorded():
     assert touched.any()
     assert torch.equal(touched, (grid.density.grad != 0) | (grid.sh.grad != 0).any(dim=1) | touched)
     assert not grid.take_touched().any()
+
+
+def test_density_aware_skipping_is_exact_and_tracks_updates():
+    # Positive density only in one corner region: most blocks hold no sample above the gate.
+    grid = random_grid(resolution=(33, 30, 35), seed=10, density_range=(-8.0, 4.0), fill=0.9)
+    corner = torch.zeros(grid.resolution, dtype=torch.bool)
+    corner[:14, :12, :15] = True
+    with torch.no_grad():
+        outside = grid.links[~corner & (grid.links >= 0)].long()
+        grid.density[outside] = -grid.density[outside].abs()
+    assert 0 < grid.active_occupancy(1e-8).sum() < grid.occupancy().sum() / 2
+    origins, dirs = rays_at_box(grid, 60, seed=10)
+    compare(grid, origins, dirs)
+    with torch.no_grad():  # a torch write invalidates the cached occupancy
+        grid.density.add_(3.0)
+    compare(grid, origins, dirs)
+    from plenox.optim import SparseRMSProp  # a kernel write (optimiser) too
+    opt = SparseRMSProp(grid)
+    render_rays(grid, origins, dirs)["rgb"].sum().backward()
+    opt.step(lr_density=5.0, lr_sh=0.0)
+    compare(grid, origins, dirs)
+
+
+def test_all_gated_grid_renders_background():
+    grid = random_grid(seed=11, density_range=(-3.0, -1.0))
+    assert grid.active_occupancy(1e-8).sum() == 0
+    origins, dirs = rays_at_box(grid, 10, seed=11)
+    out = render_rays(grid, origins, dirs, RenderOptions(background=(0.1, 0.2, 0.3)))
+    assert torch.allclose(out["rgb"], torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64).expand(10, 3))
