@@ -5,6 +5,8 @@ figure measures compute only. Prints one line per timed step, a summary, and as 
 line a JSON object: {"iters_per_s", "rays_per_s", "sec_per_iter", ...}.
 
     python benchmarks/nerf_speed.py [--steps 3] [--warmup 1] [--chunk 128]
+
+(with plenox installed, or PYTHONPATH=. from the repository root).
 """
 
 import argparse

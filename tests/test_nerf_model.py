@@ -83,8 +83,15 @@ def test_sample_batch_precrop_and_distinct_pixels():
     assert rows.min() < 2 or rows.max() > 5 or cols.min() < 3 or cols.max() > 8
 
 
+def test_llff_preset():
+    cfg = NerfConfig.llff()
+    assert (cfg.n_coarse, cfg.n_fine, cfg.raw_noise_std, cfg.lr_decay_steps) == (64, 64, 1.0, 250_000)
+    assert (cfg.near, cfg.far, cfg.white_bkgd, cfg.lindisp, cfg.precrop_iters) == (0.0, 1.0, False, False, 0)
+
+
 def test_save_load_round_trip(tmp_path):
-    cfg = tiny_config(raw_noise_std=1.0, seed=7)
+    # LLFF-style settings also exercise density noise (random stream) and the black background.
+    cfg = tiny_config(raw_noise_std=1.0, white_bkgd=False, near=0.0, far=1.0, seed=7)
     model = NerfModel(cfg)
     for seed in range(3):
         model.train_step(*random_rays(32, seed))

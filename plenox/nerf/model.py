@@ -36,7 +36,8 @@ class NerfConfig:
             ``chunk``). It bounds memory and does not change results: a training batch is
             processed chunk by chunk with gradients accumulated before the one Adam step.
             Small chunks keep each activation under glibc's 32 MB mmap threshold so buffers
-            are reused rather than page-faulted in afresh (about 20% faster than 1024).
+            are reused rather than page-faulted in afresh: 128 trains 20-30% faster than
+            1024 on the CPU.
         raw_noise_std: density noise while training (1.0 for LLFF, 0 for Blender).
         perturb: jitter coarse samples and draw fine samples randomly while training.
         white_bkgd: composite onto white (Blender) rather than black.
@@ -78,8 +79,8 @@ class NerfConfig:
 
 
 def mse_to_psnr(mse: float) -> float:
-    """PSNR in dB of colours in [0, 1]."""
-    return -10.0 * math.log10(mse)
+    """PSNR in dB of colours in [0, 1] (infinite for a perfect match)."""
+    return -10.0 * math.log10(mse) if mse > 0.0 else math.inf
 
 
 class NerfModel:
@@ -120,7 +121,11 @@ class NerfModel:
         return sum(p.numel() for p in self.parameters())
 
     def learning_rate(self, step: int | None = None) -> float:
-        """Learning rate used for the update that follows ``step`` completed steps (default: now)."""
+        """Learning rate used for the update that follows ``step`` completed steps (default: now).
+
+        The reference resets the rate after each update, so its update i uses the rate of
+        step i - 1; a one-step shift that is immaterial over a 500k-step decay.
+        """
         step = self.step if step is None else step
         return self.config.lr * 0.1 ** (step / self.config.lr_decay_steps)
 
@@ -178,18 +183,18 @@ class NerfModel:
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
         self.optimizer.zero_grad(set_to_none=True)
-        sq_coarse = sq_fine = 0.0
+        sq_coarse = sq_fine = torch.zeros((), device=self.device)
         for part in self._chunks(origins.shape[0]):
             coarse, fine = self._render(origins[part], dirs[part], viewdirs[part], training=True)
             err_coarse = (coarse["rgb"] - target_rgb[part]).square().sum()
             err_fine = (fine["rgb"] - target_rgb[part]).square().sum()
             # Each chunk's share of the batch means; the accumulated gradient is the batch gradient.
             ((err_coarse + err_fine) / target_rgb.numel()).backward()
-            sq_coarse, sq_fine = sq_coarse + err_coarse.item(), sq_fine + err_fine.item()
+            sq_coarse, sq_fine = sq_coarse + err_coarse.detach(), sq_fine + err_fine.detach()
         self.optimizer.step()
         self.step += 1
-        mse_fine = sq_fine / target_rgb.numel()
-        return {"loss": sq_coarse / target_rgb.numel() + mse_fine, "psnr": mse_to_psnr(mse_fine)}
+        mse_coarse, mse_fine = sq_coarse.item() / target_rgb.numel(), sq_fine.item() / target_rgb.numel()
+        return {"loss": mse_coarse + mse_fine, "psnr": mse_to_psnr(mse_fine)}
 
     @torch.no_grad()
     def render_rays(self, origins, dirs, viewdirs=None) -> dict:
