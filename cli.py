@@ -167,9 +167,20 @@ def print_metrics(metrics: dict, folder: str) -> None:
     print(f"results in {folder} (metrics: {folder}/eval/metrics.json)")
 
 
+def parse(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    """parse_args, but key=value overrides may also come after options that follow the data
+    argument (``fit DATA --quiet steps=10``): argparse fills a positional list only once."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "overrides") or any(e.startswith("-") or "=" not in e for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides += extra
+    return args
+
+
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.command is None:
         parser.print_help()
         return 0

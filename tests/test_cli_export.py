@@ -35,8 +35,11 @@ def test_prune_export_import_info(tiny_run, tmp_path, capsys):
     assert code == 0 and (run / "export" / "orbit.mp4").stat().st_size > 0
     code, _, _ = run_cli(["export", run, "--format", "depth", "--views", 2], capsys)
     assert code == 0 and len(list((run / "export" / "depth").glob("*_depth.png"))) == 2
-    code, out, _ = run_cli(["import", tmp_path / "ckpt.npz", "--out", tmp_path / "imported"], capsys)
+    # Overrides may follow the options (argparse alone would refuse them there).
+    code, out, _ = run_cli(["import", tmp_path / "ckpt.npz", "--out", tmp_path / "imported", "stop_thresh=0.001"],
+                           capsys)
     assert code == 0 and "imported" in out
+    assert json.loads((tmp_path / "imported" / "config.json").read_text())["stop_thresh"] == 0.001
     code, out, _ = run_cli(["render", tmp_path / "imported", "--views", 1], capsys)
     assert code == 0 and "rendered 1 frames" in out
 
