@@ -17,7 +17,10 @@ def folder_bytes(run: RunDir) -> int:
 
 
 def training_summary(run: RunDir) -> dict | None:
-    """Steps, training seconds, last logged batch PSNR and rays/s from log.jsonl (None if empty)."""
+    """Step, training seconds, batch PSNR and rays/s of the last log.jsonl record (None if empty).
+
+    The fit logs every ``log_every`` steps, so a run stopped by --minutes may have trained a
+    few steps past the record."""
     log = run.read_log()
     if not log:
         return None
@@ -64,7 +67,7 @@ def format_info(info: dict) -> list[str]:
              f"folder {info['folder_bytes'] / MB:.1f} MB"]
     t = info["training"]
     if t:
-        lines.append(f"training: {t['steps']} steps in {t['seconds']:.0f} s, last batch PSNR {t['psnr']:.2f} dB, "
+        lines.append(f"training: step {t['steps']} after {t['seconds']:.0f} s (last log record), batch PSNR {t['psnr']:.2f} dB, "
                      f"{t['rays_per_s']:,.0f} rays/s" + ("" if info["resumable"] else " (not resumable)"))
     e = info["eval"]
     lines.append(f"eval: {e['split']} {e['views']} views ({e['resolution'][0]}x{e['resolution'][1]}), PSNR "

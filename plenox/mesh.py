@@ -9,7 +9,7 @@ field's SH colour seen looking along the inward normal.
 import numpy as np
 import torch
 
-from plenox.grid import SparseGrid, trilinear
+from plenox.grid import SparseGrid
 from plenox.sh import sh_to_rgb
 
 
@@ -22,22 +22,31 @@ def lattice_shape(grid: SparseGrid, resolution: int | None) -> tuple[int, int, i
     return tuple(max(2, round(resolution * r / radius.max())) for r in radius)
 
 
+def lattice_weights(n: int, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lower voxel index (n,) and fraction (n,) float32 of ``n`` lattice centres over ``r`` voxels,
+    clamped to [0, r-1] as the renderer's trilinear rule is."""
+    pos = np.clip((np.arange(n) + 0.5) * r / n - 0.5, 0.0, r - 1)
+    lo = np.minimum(np.floor(pos).astype(np.int64), r - 2)
+    return lo, (pos - lo).astype(np.float32)
+
+
 @torch.no_grad()
-def density_lattice(grid: SparseGrid, shape: tuple[int, int, int], chunk: int = 1 << 20) -> np.ndarray:
+def density_lattice(grid: SparseGrid, shape: tuple[int, int, int]) -> np.ndarray:
     """Raw density (float32, ``shape``) at the centres of a lattice of ``shape`` cells over the box.
 
-    Sample (i, j, k) sits at world ``center - radius + (idx + 0.5) * 2 radius / shape``.
+    Sample (i, j, k) sits at world ``center - radius + (idx + 0.5) * 2 radius / shape``; its
+    value is the renderer's trilinear interpolation (empty voxels read zero). On a regular
+    lattice trilinear weights factor per axis, so the dense grid is interpolated one axis at a
+    time: a few array operations instead of eight gathers per sample.
     """
-    res = np.array(grid.resolution, dtype=np.float64)
-    axes = [torch.from_numpy((np.arange(n) + 0.5) * r / n - 0.5) for n, r in zip(shape, res)]
-    density = grid.density.detach().cpu()[:, None].to(torch.float64)
-    links = grid.links.cpu()
-    volume = np.empty(shape, dtype=np.float32)
-    slab = max(1, chunk // (shape[1] * shape[2]))
-    for i in range(0, shape[0], slab):
-        coords = torch.stack(torch.meshgrid(axes[0][i:i + slab], axes[1], axes[2], indexing="ij"), dim=-1)
-        values = trilinear(links, density, coords.reshape(-1, 3))
-        volume[i:i + slab] = values.reshape(coords.shape[:3]).numpy()
+    links = grid.links.cpu().numpy()
+    volume = np.zeros(links.shape, dtype=np.float32)
+    volume[links >= 0] = grid.density.detach().cpu().numpy()[links[links >= 0]]
+    for axis, n in enumerate(shape):
+        lo, frac = lattice_weights(n, links.shape[axis])
+        frac = frac.reshape([-1 if a == axis else 1 for a in range(3)])
+        below, above = np.take(volume, lo, axis=axis), np.take(volume, lo + 1, axis=axis)
+        volume = below + frac * (above - below)
     return volume
 
 

@@ -8,7 +8,7 @@ from gridutil import random_grid, rays_at_box
 from plenox.evaluate import view_rays
 from plenox.export import ExportError, export_run, import_run, point_cloud, read_svox2, write_svox2
 from plenox.grid import SparseGrid
-from plenox.mesh import extract_mesh
+from plenox.mesh import density_lattice, extract_mesh, lattice_to_world
 from plenox.render import render_image, render_rays
 from plenox.runs import RunDir
 from plenox.sh import SH_C0
@@ -140,3 +140,12 @@ def test_export_errors(tiny_run, tmp_path):
     with pytest.raises(ExportError, match="positive"):
         export_run(str(tiny_run), "mesh", str(tmp_path / "m.ply"), density_thresh=-1.0)
     assert not list(tmp_path.iterdir())
+
+
+def test_density_lattice_is_the_renderers_trilinear_sample():
+    grid = random_grid(dtype=torch.float32)
+    shape = (17, 9, 23)
+    volume = density_lattice(grid, shape)
+    index = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), -1).reshape(-1, 3)
+    density, _ = grid.sample(torch.from_numpy(lattice_to_world(grid, shape, index.astype(np.float64))))
+    np.testing.assert_allclose(volume.reshape(-1), density.detach().numpy(), atol=1e-5)
