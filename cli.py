@@ -21,7 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="fit a radiance field to a folder of posed photos (or the built-in scene)")
     fit.add_argument("data", nargs="?", default=None,
                      help="scene folder (Blender, LLFF or nerfstudio); omit for the built-in scene")
-    fit.add_argument("--config", default=None, help="config name (synthetic, llff, custom, builtin, tiny) or JSON file")
+    fit.add_argument("--model", default=None, choices=["plenoxels", "nerf"],
+                     help="what to fit (default: the config's model, else plenoxels)")
+    fit.add_argument("--config", default=None,
+                     help="config name (synthetic, llff, custom, builtin, tiny; nerf_synthetic, nerf_llff, nerf_tiny) "
+                          "or JSON file")
     fit.add_argument("--out", default="runs/latest", help="run folder to write (default: runs/latest)")
     fit.add_argument("--minutes", type=float, default=None, help="wall-clock training budget")
     fit.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -110,7 +114,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "fit":
         split_overrides(args)
         metrics = workflow.fit_run(args.data, args.out, args.config, args.overrides, args.minutes,
-                                   args.resume, args.force, args.device, progress=not args.quiet)
+                                   args.resume, args.force, args.device, progress=not args.quiet, model=args.model)
         if metrics.get("interrupted"):
             print(f"interrupted at step {metrics['step']}; checkpoint saved in {args.out} (continue with --resume)")
             return 130
@@ -187,7 +191,9 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     from plenox.errors import USER_ERRORS
+    from plenox.nerf import configure_threads
 
+    configure_threads()
     try:
         return run_command(args)
     except USER_ERRORS as err:

@@ -249,3 +249,20 @@ def to_ndc(
     ndc_o = torch.stack([ax * ox / oz, ay * oy / oz, 1.0 + 2.0 * near / oz], dim=-1)
     ndc_d = torch.stack([ax * (dx / dz - ox / oz), ay * (dy / dz - oy / oz), -2.0 * near / oz], dim=-1)
     return ndc_o, ndc_d
+
+
+def ndc_view_dirs(ndc_origins: Tensor, ndc_dirs: Tensor, width: int, height: int, focal: float) -> Tensor:
+    """Unit world-space directions of rays given in NDC (the inverse of :func:`to_ndc` for directions).
+
+    NeRF feeds its colour branch the world direction of an NDC ray; this recovers it from
+    the NDC ray alone: x/z of the origin and dx/dz of the direction follow from the NDC
+    x and y, and forward-facing rays travel towards -z.
+    ndc_origins, ndc_dirs: (..., 3) as returned by to_ndc with the same width, height, focal.
+    Returns (..., 3) unit vectors.
+    """
+    ax = -2.0 * focal / width
+    ay = -2.0 * focal / height
+    slope_x = (ndc_origins[..., 0] + ndc_dirs[..., 0]) / ax   # dx / dz
+    slope_y = (ndc_origins[..., 1] + ndc_dirs[..., 1]) / ay   # dy / dz
+    d = -torch.stack([slope_x, slope_y, torch.ones_like(slope_x)], dim=-1)
+    return d / torch.linalg.vector_norm(d, dim=-1, keepdim=True)

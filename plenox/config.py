@@ -1,8 +1,11 @@
 """Fit configurations: named JSON files under ``configs/`` plus command-line overrides.
 
-A config is a flat JSON object; every key must be a field of :class:`FitConfig`. Overrides
-are ``key=value`` strings whose value is parsed as JSON (falling back to a plain string) and
-must match the type of the field they replace.
+A config is a flat JSON object. Its ``model`` key ("plenoxels" when absent) picks the
+config class: :class:`FitConfig` for a Plenoxels grid, :class:`NerfFitConfig` for the MLP
+NeRF; every other key must be a field of that class. Both share :class:`RunSettings` (step
+budget, logging, checkpoints, evaluation). Overrides are ``key=value`` strings whose value
+is parsed as JSON (falling back to a plain string) and must match the type of the field
+they replace.
 """
 
 import dataclasses
@@ -11,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from plenox.configs import config_names, config_path
+from plenox.nerf import NerfConfig
 
 
 class ConfigError(ValueError):
@@ -18,13 +22,48 @@ class ConfigError(ValueError):
 
 
 @dataclass
-class FitConfig:
-    """Hyperparameters of a Plenoxels fit (svox2's, scaled to CPU budgets; see docs/fit.md)."""
+class RunSettings:
+    """What every model's fit shares: step budget, logging, checkpoints, evaluation (docs/fit.md)."""
 
     model: str = "plenoxels"
+    steps: int = 4000
+    downscale: int = 1
+    log_every: int = 50
+    log_every_s: float = 60.0                 # also log after this many training seconds (slow models)
+    checkpoint_every_s: float = 120.0
+    eval_split: str = "test"
+    eval_views: int = 0                       # 0 = all views of the split
+    eval_every_s: float = 0.0                 # >0: PSNR on a few held-out views every so many training seconds
+    eval_every_views: int = 10                # how many views that periodic evaluation renders
+    eval_every_stride: int = 1                # ... using every k-th pixel per axis of each
+    seed: int = 0
+
+    def check(self) -> "RunSettings":
+        """Validate the shared value ranges; return self."""
+        for name in ("steps", "log_every", "downscale", "eval_every_views", "eval_every_stride"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def for_scene(self, scene) -> "RunSettings":
+        """The config with anything left to the scene filled in (nothing, unless a subclass says so)."""
+        return self
+
+    @property
+    def rays_per_step(self) -> int:
+        """Training rays in one batch."""
+        raise NotImplementedError
+
+
+@dataclass
+class FitConfig(RunSettings):
+    """Hyperparameters of a Plenoxels fit (svox2's, scaled to CPU budgets; see docs/fit.md)."""
+
     resolutions: list = field(default_factory=lambda: [[64, 64, 64], [128, 128, 128]])
     upsample_steps: list = field(default_factory=lambda: [1000])   # step at which each upsample happens
-    steps: int = 4000
     batch_size: int = 4096
     basis_dim: int = 9
     init_density: float = 0.1
@@ -52,17 +91,10 @@ class FitConfig:
     sigma_thresh: float = 1e-8
     stop_thresh: float = 1e-7
     background: list | None = None            # RGB; None = the scene's background (black if none)
-    downscale: int = 1
-    log_every: int = 50
-    checkpoint_every_s: float = 120.0
-    eval_split: str = "test"
-    eval_views: int = 0                       # 0 = all views of the split
-    eval_every_s: float = 0.0                 # >0: PSNR on a few held-out views every so many training seconds
-    eval_every_views: int = 10                # how many views that periodic evaluation renders
-    seed: int = 0
 
     def check(self) -> "FitConfig":
         """Validate value ranges; return self."""
+        super().check()
         if len(self.resolutions) != len(self.upsample_steps) + 1:
             raise ConfigError(f"resolutions has {len(self.resolutions)} entries: upsample_steps needs "
                               f"{len(self.resolutions) - 1}, got {len(self.upsample_steps)}")
@@ -70,15 +102,84 @@ class FitConfig:
             raise ConfigError(f"resolutions must be lists of 3 integers >= 2, got {self.resolutions}")
         if self.prune not in ("weight", "density", "none"):
             raise ConfigError(f"prune must be weight, density or none, got {self.prune!r}")
-        for name in ("steps", "batch_size", "lr_decay_steps", "log_every", "prune_ray_stride", "downscale"):
+        for name in ("batch_size", "lr_decay_steps", "prune_ray_stride"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.basis_dim not in (1, 4, 9, 16):
             raise ConfigError(f"basis_dim must be 1, 4, 9 or 16, got {self.basis_dim}")
         return self
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    @property
+    def rays_per_step(self) -> int:
+        return self.batch_size
+
+
+@dataclass
+class NerfFitConfig(NerfConfig, RunSettings):
+    """A NeRF fit: the NerfConfig fields (reference hyper-parameters) plus the shared RunSettings.
+
+    near, far and white_bkgd may be None, meaning "the scene's": its near/far bounds (Blender
+    2 and 6, NDC 0 and 1, as the reference) and whether its background is white;
+    ``for_scene`` fills them in before a fit, so the saved config is concrete.
+    """
+
+    model: str = "nerf"
+    steps: int = 200_000                      # the reference's N_iters; a --minutes budget usually ends first
+    near: float | None = None
+    far: float | None = None
+    white_bkgd: bool | None = None
+
+    def check(self) -> "NerfFitConfig":
+        """Validate value ranges; return self."""
+        super().check()
+        for name in ("n_coarse", "netdepth", "netwidth", "batch_rays", "chunk", "lr_decay_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_fine < 0 or self.multires < 0 or self.multires_views < 0:
+            raise ConfigError("n_fine, multires and multires_views must be >= 0")
+        if self.batching not in ("image", "all"):
+            raise ConfigError(f"batching must be image or all, got {self.batching!r}")
+        for name in ("near", "far"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ConfigError(f"{name} must be a number or null (the scene's), got {value!r}")
+        if self.near is not None and self.far is not None and not 0 <= self.near < self.far:
+            raise ConfigError(f"need 0 <= near < far, got near {self.near} and far {self.far}")
+        if self.white_bkgd not in (None, True, False):
+            raise ConfigError(f"white_bkgd must be true, false or null (the scene's), got {self.white_bkgd!r}")
+        return self
+
+    def for_scene(self, scene) -> "NerfFitConfig":
+        """A copy with near, far and white_bkgd taken from ``scene`` where they are None."""
+        white = tuple(scene.background or ()) == (1.0, 1.0, 1.0)
+        return dataclasses.replace(
+            self, near=scene.near if self.near is None else self.near, far=scene.far if self.far is None else self.far,
+            white_bkgd=white if self.white_bkgd is None else self.white_bkgd)
+
+    @property
+    def rays_per_step(self) -> int:
+        return self.batch_rays
+
+    def nerf_config(self) -> NerfConfig:
+        """The NerfConfig part (call on a ``for_scene`` copy: near, far and white_bkgd must be set)."""
+        return NerfConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(NerfConfig)})
+
+
+CONFIG_CLASSES = {"plenoxels": FitConfig, "nerf": NerfFitConfig}
+
+
+def config_class(model: str, source: str = "config") -> type:
+    """The config class of a model name; ConfigError naming ``source`` for an unknown one."""
+    if model not in CONFIG_CLASSES:
+        raise ConfigError(f"{source}: unknown model {model!r} (choose from {', '.join(CONFIG_CLASSES)})")
+    return CONFIG_CLASSES[model]
+
+
+def config_from_dict(values: dict, source: str = "config"):
+    """The config object a run's saved config.json describes (its ``model`` picks the class)."""
+    cfg = config_class(values.get("model", "plenoxels"), source)()
+    _apply(cfg, values, source)
+    return cfg.check()
 
 
 def _read_json(path: Path) -> dict:
@@ -93,8 +194,8 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def _apply(cfg: FitConfig, values: dict, source: str) -> None:
-    fields = {f.name: f for f in dataclasses.fields(FitConfig)}
+def _apply(cfg: RunSettings, values: dict, source: str) -> None:
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
     for key, value in values.items():
         if key not in fields:
             raise ConfigError(f"{source}: unknown config key {key!r}")
@@ -123,17 +224,27 @@ def parse_override(text: str) -> tuple[str, object]:
         return key.strip(), raw
 
 
-def load_config(name_or_file: str = "synthetic", overrides=()) -> FitConfig:
-    """A FitConfig from a shipped config name or a JSON file, then ``key=value`` overrides."""
+def load_config(name_or_file: str = "synthetic", overrides=(), model: str | None = None) -> RunSettings:
+    """The config of a shipped config name or a JSON file, then ``key=value`` overrides.
+
+    The file's ``model`` key picks the class (FitConfig or NerfFitConfig); ``model``, when
+    given, must agree with it. Overrides cannot change the model.
+    """
     path = Path(name_or_file)
     if not path.suffix:
         path = config_path(name_or_file)
         if not path.exists():
             raise ConfigError(f"unknown config {name_or_file!r}: choose one of {', '.join(config_names())} "
                               "or give a .json file")
-    cfg = FitConfig()
-    _apply(cfg, _read_json(path), str(path))
+    values = _read_json(path)
+    kind = values.get("model", "plenoxels")
+    if model is not None and kind != model:
+        raise ConfigError(f"{path}: is a {kind} config, not a {model} one")
+    cfg = config_class(kind, str(path))()
+    _apply(cfg, values, str(path))
     for text in overrides:
         key, value = parse_override(text)
+        if key == "model":
+            raise ConfigError(f"override {text!r}: the model is chosen with --model or the config, not overridden")
         _apply(cfg, {key: value}, f"override {text!r}")
     return cfg.check()

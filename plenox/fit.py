@@ -1,28 +1,26 @@
 """The Plenoxels optimiser: random ray batches, sparse RMSProp, TV, coarse-to-fine with pruning.
 
 ``Trainer(scene, config, run)`` owns the grid, its optimiser and the training state;
-``Trainer.train(minutes)`` runs until the step budget or the wall-clock budget is spent,
-writing a JSONL log and atomic checkpoints to the run folder (``plenox.runs.RunDir``);
-``Trainer.resume`` continues from the last checkpoint exactly (the ray sampler's RNG state
-is part of it).
+``Trainer.train(minutes)`` (the shared ``plenox.training.TrainingLoop``) runs until the step
+budget or the wall-clock budget is spent, writing a JSONL log and atomic checkpoints to the
+run folder (``plenox.runs.RunDir``); ``Trainer.resume`` continues from the last checkpoint
+exactly (the ray sampler's RNG state is part of it).
 """
 
 import math
-import time
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from plenox.config import FitConfig
 from plenox.data import Scene
 from plenox.grid import SparseGrid, dilate_mask
 from plenox.optim import SparseRMSProp
 from plenox.regularize import add_cauchy_sparsity_grad, add_tv_grad, random_cell_range
-from plenox.evaluate import view_rays
-from plenox.metrics import psnr
-from plenox.render import RenderOptions, max_weights, render_image, render_rays
+from plenox.render import RenderOptions, max_weights, render_rays
+from plenox.renderer import GridRenderer
 from plenox.runs import RunDir
+from plenox.training import TrainingLoop
 
 
 def log_linear_lr(step: int, lr_init: float, lr_final: float, decay_steps: int,
@@ -67,14 +65,11 @@ def strided_rays(scene: Scene, stride: int) -> tuple[torch.Tensor, torch.Tensor]
             dirs.reshape(shape)[pick].reshape(-1, 3).contiguous())
 
 
-class Trainer:
+class Trainer(TrainingLoop):
     """Fits a SparseGrid to a scene's training split under a FitConfig."""
 
     def __init__(self, scene: Scene, config: FitConfig, run: RunDir, device: torch.device = torch.device("cpu")):
-        self.scene = scene
-        self.config = config
-        self.run = run
-        self.device = device
+        super().__init__(scene, config, run, device)
         self.options = render_options(scene, config)
         origins, dirs, rgb = scene.split_rays("train")
         self.origins, self.dirs, self.rgb = (t.to(device).contiguous() for t in (origins, dirs, rgb))
@@ -82,9 +77,7 @@ class Trainer:
         self.grid = initial_grid(scene, config, device)
         self.optimizer = SparseRMSProp(self.grid, config.rms_beta, config.rms_eps)
         self.step = 0
-        self.elapsed = 0.0   # training seconds, summed over resumed sessions
         self.upsamples = 0   # upsamples done so far (index into config.resolutions)
-        self.budget = None   # training-seconds budget of the current train() call, if any
 
     # ----- one step -----------------------------------------------------------------
     def schedule_step(self) -> float:
@@ -161,67 +154,14 @@ class Trainer:
         self.grid = self.grid.to("cpu").resample(new_res, keep=new_keep).to(self.device)
         self.optimizer = SparseRMSProp(self.grid, self.config.rms_beta, self.config.rms_eps)
 
-    # ----- the loop --------------------------------------------------------------------
-    def train(self, minutes: float | None = None, progress: bool = True) -> dict:
-        """Train until config.steps or ``minutes`` of (total) training time; checkpoint at the end.
-
-        Ctrl-C stops after the current step and still writes the checkpoint. Returns the
-        last log record.
-        """
-        c = self.config
-        budget = None if minutes is None else minutes * 60.0
-        self.budget = budget
-        bar = tqdm(total=c.steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True)
-        record = {}
-        window_rays, window_time, window_mse = 0, 0.0, []
-        last_ckpt = time.perf_counter()
-        next_eval = self.elapsed + c.eval_every_s
-        try:
-            while self.step < c.steps and (budget is None or self.elapsed < budget):
-                start = time.perf_counter()
-                window_mse.append(self.train_step())
-                took = time.perf_counter() - start
-                self.elapsed += took
-                window_rays += c.batch_size
-                window_time += took
-                bar.update(1)
-                if self.step % c.log_every == 0 or self.step == c.steps:
-                    record = self.log_record(window_mse, window_rays / max(window_time, 1e-9))
-                    self.run.append_log(record)
-                    bar.set_postfix(psnr=f"{record['psnr']:.2f}", rays_s=f"{record['rays_per_s']:.0f}",
-                                    voxels=record["voxels"])
-                    window_rays, window_time, window_mse = 0, 0.0, []
-                if c.eval_every_s > 0 and self.elapsed >= next_eval:
-                    self.run.append_log(self.heldout_record())
-                    next_eval = self.elapsed + c.eval_every_s
-                if time.perf_counter() - last_ckpt > c.checkpoint_every_s:
-                    self.save_checkpoint()
-                    last_ckpt = time.perf_counter()
-        finally:
-            bar.close()
-            self.save_checkpoint()
-        return record
-
-    @torch.no_grad()
-    def heldout_record(self) -> dict:
-        """Mean PSNR of the first eval_every_views views of the eval split (not training time)."""
-        split = self.config.eval_split
-        views = min(self.config.eval_every_views, len(self.scene.splits[split]))
-        values = []
-        for i in range(views):
-            origins, dirs = view_rays(self.scene, split, i)
-            rgb = render_image(self.grid, origins, dirs, self.options)["rgb"].cpu()
-            values.append(psnr(rgb, self.scene.splits[split].images[i]))
-        return {"step": self.step, "time": round(self.elapsed, 3), "heldout_psnr": float(np.mean(values)),
-                "heldout_views": views, "voxels": self.grid.n_voxels}
-
-    def log_record(self, mses: list, rays_per_s: float) -> dict:
-        mse = float(np.mean(mses)) if mses else float("nan")
+    # ----- what the shared loop asks of a model ------------------------------------------
+    def log_fields(self) -> dict:
         lr_d, lr_s = self.lr()
-        return {"step": self.step, "time": round(self.elapsed, 3), "loss": mse,
-                "psnr": -10.0 * math.log10(max(mse, 1e-12)), "rays_per_s": rays_per_s,
-                "voxels": self.grid.n_voxels, "resolution": list(self.grid.resolution),
+        return {"voxels": self.grid.n_voxels, "resolution": list(self.grid.resolution),
                 "lr_density": lr_d, "lr_sh": lr_s}
+
+    def renderer(self) -> GridRenderer:
+        return GridRenderer(self.grid, self.options)
 
     # ----- checkpoints -------------------------------------------------------------------
     def save_checkpoint(self) -> None:

@@ -21,8 +21,9 @@ import torch
 from plenox.fit import render_options, strided_rays
 from plenox.grid import SparseGrid
 from plenox.render import RenderOptions, max_weights
+from plenox.renderer import GridRenderer
 from plenox.runs import RunDir, RunError, atomic_write_json
-from plenox.workflow import evaluate_grid, load_run
+from plenox.workflow import evaluate_model, load_run, training_seconds
 
 DEFAULT_WEIGHT_THRESH_RZ = 0.256   # svox2: kept if max weight >= 0.256 / Rz
 DEFAULT_DILATE = 1
@@ -115,21 +116,20 @@ def prune_run(path: str, out: str | None = None, weight_thresh: float | None = N
     source, cfg, scene, grid = load_run(path)
     before_size = grid_size(grid, source.grid_file)
     start = time.perf_counter()
-    pruned, rule = prune_grid(grid, scene, render_options(scene, cfg), weight_thresh, density_thresh,
-                              dilate, ray_stride)
+    options = render_options(scene, cfg)
+    pruned, rule = prune_grid(grid, scene, options, weight_thresh, density_thresh, dilate, ray_stride)
     seconds = time.perf_counter() - start
     if not in_place:
         dest.create(source.config(), source.scene_info(), force=force)
         if source.log_file.exists():
             shutil.copyfile(source.log_file, dest.log_file)
-    log = source.read_log()
-    train_seconds = log[-1]["time"] if log else 0.0
+    train_seconds = training_seconds(source)
     count = cfg.eval_views if views is None else views
-    before = evaluate_grid(dest, scene, cfg, grid, cfg.eval_split, count, train_seconds,
-                           out_dir=dest.path / "eval_unpruned", save_images=False)
+    before = evaluate_model(dest, scene, GridRenderer(grid, options), cfg.eval_split, count, train_seconds,
+                            out_dir=dest.path / "eval_unpruned", save_images=False)
     dest.save_grid(pruned, exact=True)
     dest.state_file.unlink(missing_ok=True)
-    after = evaluate_grid(dest, scene, cfg, pruned, cfg.eval_split, count, train_seconds)
+    after = evaluate_model(dest, scene, GridRenderer(pruned, options), cfg.eval_split, count, train_seconds)
     report = {"source": str(source.path), "out": str(dest.path), **rule, "prune_seconds": seconds,
               "split": cfg.eval_split, "views": after["protocol"]["views"],
               "before": {**before_size, "psnr": before["results"]["psnr"], "ssim": before["results"]["ssim"]},

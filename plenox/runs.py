@@ -1,9 +1,10 @@
 """The run folder that ``plenox fit`` writes and render/eval/export read.
 
 Layout of DIR:
-  config.json        the resolved FitConfig
+  config.json        the resolved config; its "model" says what the run holds ("plenoxels", "nerf")
   scene.json         how to reload the scene (path, format, downscale, background)
-  grid.npz           the checkpointed grid (svox2 keys; float32 SH so resume is exact)
+  grid.npz           plenoxels: the checkpointed grid (svox2 keys; float32 SH so resume is exact)
+  nerf.pt            nerf: config, coarse and fine network weights, step (what rendering needs)
   state.pt           training state: step, training seconds, RNG, optimiser
   log.jsonl          one JSON record per log interval
   renders/<split>/   rendered images; eval/metrics.json  evaluation
@@ -14,6 +15,7 @@ Every file is written to a temporary name and renamed, so a crash leaves the pre
 version intact. A folder counts as a run when it holds config.json.
 """
 
+import io
 import json
 import os
 from pathlib import Path
@@ -42,6 +44,13 @@ def atomic_write_json(path: Path, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
+def atomic_torch_save(path: Path, obj) -> None:
+    """torch.save ``obj`` to ``path`` atomically (serialised in memory, then written and renamed)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 class RunDir:
     """Paths and atomic readers/writers of one run folder."""
 
@@ -51,6 +60,7 @@ class RunDir:
     config_file = property(lambda self: self.path / "config.json")
     scene_file = property(lambda self: self.path / "scene.json")
     grid_file = property(lambda self: self.path / "grid.npz")
+    nerf_file = property(lambda self: self.path / "nerf.pt")
     state_file = property(lambda self: self.path / "state.pt")
     log_file = property(lambda self: self.path / "log.jsonl")
     prune_file = property(lambda self: self.path / "prune.json")
@@ -80,7 +90,7 @@ class RunDir:
         if self.path.exists() and not self.path.is_dir():
             raise RunError(f"{self.path}: exists and is not a folder")
         self.path.mkdir(parents=True, exist_ok=True)
-        for stale in (self.grid_file, self.state_file, self.log_file):
+        for stale in (self.grid_file, self.nerf_file, self.state_file, self.log_file):
             stale.unlink(missing_ok=True)
         atomic_write_json(self.config_file, config)
         atomic_write_json(self.scene_file, scene_info)
@@ -99,18 +109,25 @@ class RunDir:
     def scene_info(self) -> dict:
         return self.read_json(self.scene_file)
 
+    def model_kind(self) -> str:
+        """The model the run holds, from config.json ("plenoxels" for runs that predate the field)."""
+        return self.config().get("model", "plenoxels")
+
     def save_grid(self, grid: SparseGrid, exact: bool = True) -> None:
         grid.save(self.grid_file, sh_dtype=np.float32 if exact else np.float16)
 
     def load_grid(self) -> SparseGrid:
+        """The run's grid; RunError for a run of another model or one without a checkpoint yet."""
+        kind = self.model_kind()
+        if kind != "plenoxels":
+            raise RunError(f"{self.path}: holds a {kind} model, not a plenoxels grid (render, eval, info and "
+                           "export --format video/depth work on it; prune and grid exports do not)")
         if not self.grid_file.exists():
             raise RunError(f"{self.grid_file}: missing (the run has no checkpoint yet)")
         return SparseGrid.load(self.grid_file)
 
     def save_state(self, state: dict) -> None:
-        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.state_file)
+        atomic_torch_save(self.state_file, state)
 
     def load_state(self) -> dict:
         if not self.state_file.exists():

@@ -1,8 +1,9 @@
 """What the ``plenox`` commands do, as plain Python functions (the CLI only parses and prints).
 
-fit_run     fit a scene into a run folder (new or resumed), then evaluate it
-eval_run    evaluate a run folder's grid on a split -> DIR/eval/metrics.json
+fit_run     fit a model (plenoxels or nerf) to a scene into a run folder (new or resumed), then evaluate it
+eval_run    evaluate a run folder's model on a split -> DIR/eval/metrics.json
 render_run  render a split's views or an orbit video (and depth maps) from a run folder
+open_run    any run folder as (run, config, scene, renderer); load_run: a grid run with its grid
 """
 
 import math
@@ -15,11 +16,12 @@ import torch
 
 from plenox.backend import resolve_device
 from plenox.cameras import Cameras
-from plenox.config import FitConfig, load_config
-from plenox.data import Scene, builtin_scene, load_scene
+from plenox.config import RunSettings, config_from_dict, load_config
+from plenox.data import Scene, builtin_scene, detect_format, load_scene
 from plenox.evaluate import evaluate, to_uint8, view_rays, write_png
-from plenox.fit import Trainer, render_options
-from plenox.render import render_image
+from plenox.memory import reset_peak_rss
+from plenox.models import model_kind
+from plenox.renderer import Renderer
 from plenox.runs import RunDir, RunError
 
 BUILTIN = "builtin"
@@ -32,41 +34,56 @@ def open_scene(source: str | None, downscale: int = 1) -> Scene:
     return load_scene(source, downscale=downscale)
 
 
-def default_config_name(scene: Scene) -> str:
-    return {"builtin": "builtin", "blender": "synthetic", "llff": "llff"}.get(scene.format, "custom")
+def scene_format(source: str | None) -> str:
+    """"builtin", or the format of the scene folder at ``source``, without loading its images."""
+    return BUILTIN if source in (None, BUILTIN) else detect_format(source)
 
 
-def scene_config(source: str | None, config: str | None, overrides=()) -> tuple[FitConfig, Scene]:
-    """The config (``config``, else the scene format's default, plus ``overrides``) and the scene."""
-    probe_cfg = load_config(config or "synthetic", overrides)  # validate before loading data
-    scene = open_scene(source, probe_cfg.downscale)
-    return load_config(config or default_config_name(scene), overrides), scene
+def default_config_name(source: str | None, model: str = "plenoxels") -> str:
+    """The shipped config ``model`` uses for the scene at ``source`` when none is named."""
+    return model_kind(model).default_config(scene_format(source))
+
+
+def scene_config(source: str | None, config: str | None, overrides=(), model: str | None = None
+                 ) -> tuple[RunSettings, Scene]:
+    """The config (``config``, else the model's default for the scene's format, plus
+    ``overrides``), resolved for the scene, and the scene. ``model`` (default: the config's,
+    else plenoxels) must agree with the config's."""
+    cfg = load_config(config or default_config_name(source, model or "plenoxels"), overrides, model)
+    scene = open_scene(source, cfg.downscale)
+    return cfg.for_scene(scene), scene
 
 
 def fit_run(source: str | None, out: str, config: str | None = None, overrides=(), minutes: float | None = None,
-            resume: bool = False, force: bool = False, device: str = "auto", progress: bool = True) -> dict:
-    """Fit ``source`` into the run folder ``out``; evaluate at the end. Returns the metrics."""
+            resume: bool = False, force: bool = False, device: str = "auto", progress: bool = True,
+            model: str | None = None) -> dict:
+    """Fit ``model`` (default: the config's) to ``source`` into the run folder ``out``; evaluate
+    at the end. Returns the metrics. The peak memory the log records is this fit's: it is
+    reset at the start (plenox.memory)."""
     run = RunDir(out)
     dev = resolve_device(device)
+    reset_peak_rss()
     if resume:
         if not run.exists():
             raise RunError(f"{run.path}: no run to resume")
-        cfg = FitConfig(**run.config())
+        cfg = config_from_dict(run.config(), str(run.config_file))
+        if model is not None and cfg.model != model:
+            raise RunError(f"{run.path}: holds a {cfg.model} run, not a {model} one")
         info = run.scene_info()
         scene = open_scene(info["source"], info["downscale"])
-        trainer = Trainer(scene, cfg, run, dev)
+        trainer = model_kind(cfg.model).trainer(scene, cfg, run, dev)
         trainer.resume()
     else:
         if run.exists() and not force:
             raise RunError(f"{run.path}: already holds a run (use --resume to continue it or --force to replace it)")
-        cfg, scene = scene_config(source, config, overrides)
+        cfg, scene = scene_config(source, config, overrides, model)
         run.create(cfg.to_dict(), scene_record(source, scene, cfg.downscale), force=force)
-        trainer = Trainer(scene, cfg, run, dev)
+        trainer = model_kind(cfg.model).trainer(scene, cfg, run, dev)
     try:
         trainer.train(minutes=minutes, progress=progress)
     except KeyboardInterrupt:
         return {"interrupted": True, "step": trainer.step}
-    return evaluate_grid(run, scene, cfg, trainer.grid, cfg.eval_split, cfg.eval_views, trainer.elapsed)
+    return evaluate_model(run, scene, trainer.renderer(), cfg.eval_split, cfg.eval_views, trainer.elapsed)
 
 
 def scene_record(source: str | None, scene: Scene, downscale: int) -> dict:
@@ -75,33 +92,45 @@ def scene_record(source: str | None, scene: Scene, downscale: int) -> dict:
     return {"source": source_text, "format": scene.format, "name": scene.name, "downscale": downscale}
 
 
-def evaluate_grid(run: RunDir, scene: Scene, cfg: FitConfig, grid, split: str, views: int,
-                  train_seconds: float, out_dir: Path | None = None, save_images: bool = True) -> dict:
-    """Evaluate ``grid`` on a split; metrics (and images) go to ``out_dir`` (default DIR/eval)."""
-    options = render_options(scene, cfg)
-    protocol = {"background": list(options.background), "model": "plenoxels",
-                "grid_resolution": list(grid.resolution), "voxels": grid.n_voxels,
-                "training_seconds": train_seconds, "device": str(grid.density.device),
-                "threads": torch.get_num_threads()}
-    return evaluate(lambda o, d: render_image(grid, o, d, options), scene, split, out_dir or run.eval_dir(),
-                    protocol, views, save_images)
+def evaluate_model(run: RunDir, scene: Scene, renderer: Renderer, split: str, views: int, train_seconds: float,
+                   out_dir: Path | None = None, save_images: bool = True) -> dict:
+    """Evaluate a fitted model on a split; metrics (and images) go to ``out_dir`` (default DIR/eval)."""
+    protocol = {**renderer.protocol(), "training_seconds": train_seconds, "threads": torch.get_num_threads()}
+    return evaluate(renderer.render_image, scene, split, out_dir or run.eval_dir(), protocol, views, save_images)
+
+
+def run_scene(run: RunDir) -> Scene:
+    """The scene a run folder was fitted to, reloaded from its scene.json."""
+    info = run.scene_info()
+    return open_scene(info["source"], info["downscale"])
+
+
+def open_run(path: str, device: str = "cpu") -> tuple[RunDir, RunSettings, Scene, Renderer]:
+    """(run, config, scene, renderer) of an existing run folder of any model."""
+    run = RunDir(path).require()
+    cfg = config_from_dict(run.config(), str(run.config_file))
+    scene = run_scene(run)
+    return run, cfg, scene, model_kind(cfg.model).load_renderer(run, cfg, scene, device)
 
 
 def load_run(path: str):
-    """(run, config, scene, grid) of an existing run folder."""
+    """(run, config, scene, grid) of a Plenoxels run folder; RunError for a run of another model."""
     run = RunDir(path).require()
-    cfg = FitConfig(**run.config())
-    info = run.scene_info()
-    scene = open_scene(info["source"], info["downscale"])
-    return run, cfg, scene, run.load_grid()
+    grid = run.load_grid()
+    return run, config_from_dict(run.config(), str(run.config_file)), run_scene(run), grid
+
+
+def training_seconds(run: RunDir) -> float:
+    """Training seconds of a run as its last log record states them (0 without a log)."""
+    log = run.read_log()
+    return log[-1]["time"] if log else 0.0
 
 
 def eval_run(path: str, split: str = "test", views: int = 0) -> dict:
-    run, cfg, scene, grid = load_run(path)
+    run, cfg, scene, renderer = open_run(path)
     if split not in scene.splits:
         raise RunError(f"{run.path}: the scene has no {split!r} split (has {', '.join(sorted(scene.splits))})")
-    log = run.read_log()
-    return evaluate_grid(run, scene, cfg, grid, split, views, log[-1]["time"] if log else 0.0)
+    return evaluate_model(run, scene, renderer, split, views, training_seconds(run))
 
 
 def orbit_cameras(scene: Scene, frames: int) -> Cameras:
@@ -132,8 +161,7 @@ def render_run(path: str, split: str = "test", orbit_frames: int = 0, video: str
     """Render a split's views (or an orbit of ``orbit_frames``) to ``out_dir`` (default
     DIR/renders/<split or orbit>/), optionally depth maps and an mp4. Returns frames,
     seconds per frame and fps."""
-    run, cfg, scene, grid = load_run(path)
-    options = render_options(scene, cfg)
+    run, _, scene, renderer = open_run(path)
     if orbit_frames > 0:
         if scene.ndc:
             raise RunError(f"{run.path}: orbit paths are for object scenes, not forward-facing NDC scenes")
@@ -149,7 +177,7 @@ def render_run(path: str, split: str = "test", orbit_frames: int = 0, video: str
     for i in range(count):
         origins, dirs = view_rays(scene, split, i)
         start = time.perf_counter()
-        out = render_image(grid, origins, dirs, options)
+        out = renderer.render_image(origins, dirs)
         seconds.append(time.perf_counter() - start)
         name = scene.splits[split].names[i]
         frames.append(to_uint8(out["rgb"]))

@@ -1,5 +1,6 @@
 """MLP NeRF baseline, faithful to the reference code (nerf-pytorch): encoding, networks, sampling, training."""
 
+from .batching import ShuffledRays
 from .encoding import PositionalEncoding
 from .model import NerfConfig, NerfModel, mse_to_psnr
 from .network import NerfMLP
@@ -8,7 +9,7 @@ from .sampling import hierarchical_samples, invert_pdf, pdf_uniforms, sample_pdf
 from .volume import render_weights, volume_render
 
 __all__ = [
-    "NerfConfig", "NerfMLP", "NerfModel", "PositionalEncoding", "configure_threads", "hierarchical_samples",
+    "NerfConfig", "NerfMLP", "NerfModel", "PositionalEncoding", "ShuffledRays", "configure_threads", "hierarchical_samples",
     "invert_pdf", "mse_to_psnr", "pdf_uniforms", "render_weights", "sample_pdf", "stratified_samples",
     "volume_render",
 ]

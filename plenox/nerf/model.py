@@ -46,6 +46,9 @@ class NerfConfig:
         lindisp: sample linearly in inverse depth.
         precrop_iters, precrop_frac: for the first precrop_iters steps, draw rays only from
             the centre crop covering precrop_frac of each image side (Blender's start-up aid).
+        batching: "image" draws each batch from one random training image (the reference's
+            no_batching, used for Blender; ``sample_batch``); "all" walks through a shuffled
+            list of every training ray (its default, used for LLFF; ``ShuffledRays``).
         seed: seeds network initialisation and the training random stream.
     """
 
@@ -68,13 +71,15 @@ class NerfConfig:
     lindisp: bool = False
     precrop_iters: int = 500
     precrop_frac: float = 0.5
+    batching: str = "image"
     seed: int = 0
 
     @classmethod
     def llff(cls, **overrides) -> "NerfConfig":
-        """The reference's LLFF (fern) settings: NDC rays, 64 + 64 samples, density noise 1.0, decay over 250k."""
+        """The reference's LLFF (fern) settings: NDC rays, 64 + 64 samples, density noise 1.0, decay over 250k,
+        batches drawn across all images."""
         base = dict(n_fine=64, lr_decay_steps=250_000, raw_noise_std=1.0, white_bkgd=False, near=0.0, far=1.0,
-                    precrop_iters=0)
+                    precrop_iters=0, batching="all")
         return cls(**{**base, **overrides})
 
 
@@ -176,7 +181,8 @@ class NerfModel:
                 NDC rays should pass their world-space directions here, as the reference does.
 
         Returns:
-            dict(loss=float, psnr=float): the summed loss and the fine render's PSNR (dB).
+            dict(loss=float, mse=float, psnr=float): the summed loss, the fine render's MSE and
+            its PSNR (dB).
         """
         origins, dirs, viewdirs = self._prepare_rays(origins, dirs, viewdirs)
         target_rgb = self._as_rays(target_rgb)
@@ -194,7 +200,7 @@ class NerfModel:
         self.optimizer.step()
         self.step += 1
         mse_coarse, mse_fine = sq_coarse.item() / target_rgb.numel(), sq_fine.item() / target_rgb.numel()
-        return {"loss": mse_coarse + mse_fine, "psnr": mse_to_psnr(mse_fine)}
+        return {"loss": mse_coarse + mse_fine, "mse": mse_fine, "psnr": mse_to_psnr(mse_fine)}
 
     @torch.no_grad()
     def render_rays(self, origins, dirs, viewdirs=None) -> dict:
@@ -242,23 +248,29 @@ class NerfModel:
         rows, cols = row0 + flat // crop_w, col0 + flat % crop_w
         return tuple(self._as_rays(_pixels(a, image, rows, cols)) for a in (rays_o, rays_d, images))
 
+    def network_state(self) -> dict:
+        """What rendering needs: config, both networks' weights and the step they are at."""
+        return {"config": dataclasses.asdict(self.config), "coarse": self.coarse.state_dict(),
+                "fine": self.fine.state_dict(), "step": self.step}
+
+    def training_state(self) -> dict:
+        """What resuming needs on top of network_state: optimiser moments and the random stream."""
+        return {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()}
+
     def state_dict(self) -> dict:
-        """Everything needed to resume bit-for-bit: config, networks, optimiser, step, random stream."""
-        return {
-            "config": dataclasses.asdict(self.config),
-            "coarse": self.coarse.state_dict(),
-            "fine": self.fine.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "step": self.step,
-            "generator": self.generator.get_state(),
-        }
+        """Everything needed to resume bit-for-bit: network_state() and training_state() together."""
+        return {**self.network_state(), **self.training_state()}
+
+    def load_network_state(self, state: dict) -> None:
+        """Restore weights and step from network_state() output; the architecture must match the config."""
+        self.coarse.load_state_dict(state["coarse"])
+        self.fine.load_state_dict(state["fine"])
+        self.step = int(state["step"])
 
     def load_state_dict(self, state: dict) -> None:
         """Restore from state_dict() output; the architecture must match this model's config."""
-        self.coarse.load_state_dict(state["coarse"])
-        self.fine.load_state_dict(state["fine"])
+        self.load_network_state(state)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.step = int(state["step"])
         # Generator states are CPU byte tensors whatever the device they were mapped to.
         self.generator.set_state(state["generator"].cpu())
 

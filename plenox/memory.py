@@ -1,0 +1,35 @@
+"""Peak resident memory of this process, resettable so that one fit can be measured in a longer process.
+
+Linux keeps the peak resident set size of a process as VmHWM in /proc/self/status, and
+writing "5" to /proc/self/clear_refs resets it to the current size. Elsewhere the fallback
+is getrusage's ru_maxrss, the peak since the process started, which cannot be reset.
+"""
+
+import resource
+import sys
+
+STATUS = "/proc/self/status"
+CLEAR_REFS = "/proc/self/clear_refs"
+
+
+def reset_peak_rss() -> bool:
+    """Restart peak tracking from the current resident size; False where the system cannot."""
+    try:
+        with open(CLEAR_REFS, "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size in bytes since the last reset (or since the process started)."""
+    try:
+        with open(STATUS) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024   # macOS reports bytes, Linux KiB

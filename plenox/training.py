@@ -1,0 +1,149 @@
+"""The training loop every model shares: budgets, progress bar, JSONL log, held-out PSNR, checkpoints.
+
+A model's trainer subclasses :class:`TrainingLoop` and supplies one batch step, what its log
+records add, a renderer for the held-out views, and checkpoint save/resume; ``train`` then
+runs it under a step and wall-clock budget the same way for a Plenoxels grid and a NeRF.
+
+Log records (one JSON object per line of DIR/log.jsonl):
+  training  step, time (training seconds so far), loss, psnr (of the batch MSE), rays_per_s
+            (over the steps since the last record, training time only), peak_rss_mb, plus
+            the trainer's ``log_fields`` (grid: voxels, resolution, learning rates; NeRF: lr)
+  held-out  step, time, heldout_psnr (mean over views), heldout_views, heldout_stride,
+            peak_rss_mb, plus ``log_fields``; written at step 0 and every eval_every_s
+            training seconds when eval_every_s > 0
+"""
+
+import math
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from plenox.config import RunSettings
+from plenox.data import Scene
+from plenox.evaluate import view_rays
+from plenox.memory import peak_rss_bytes
+from plenox.metrics import psnr
+from plenox.runs import RunDir
+
+MB = 1e6
+
+
+def batch_psnr(mse: float) -> float:
+    """PSNR (dB) of a mean squared error, floored at 1e-12 so a perfect batch logs 120 dB, not inf."""
+    return -10.0 * math.log10(max(mse, 1e-12))
+
+
+class TrainingLoop:
+    """Budgeted training of one model on a scene's training split, logged into a run folder.
+
+    Subclasses implement ``train_step``, ``log_fields``, ``renderer``, ``save_checkpoint``
+    and ``resume``, and keep ``step`` (completed steps).
+    """
+
+    def __init__(self, scene: Scene, config: RunSettings, run: RunDir, device: torch.device):
+        self.scene = scene
+        self.config = config
+        self.run = run
+        self.device = device
+        self.elapsed = 0.0   # training seconds, summed over resumed sessions
+        self.budget = None   # training-seconds budget of the current train() call, if any
+        self._heldout = None  # (origins, dirs, images) of the held-out views, built on first use
+
+    # ----- what a model provides ----------------------------------------------------
+    def train_step(self) -> float:
+        """One batch update; returns the batch's colour MSE (the PSNR that is logged)."""
+        raise NotImplementedError
+
+    def log_fields(self) -> dict:
+        """Model-specific fields added to every log record."""
+        raise NotImplementedError
+
+    def renderer(self):
+        """The current model as a renderer (``render_image(origins, dirs) -> dict(rgb, depth, acc)``)."""
+        raise NotImplementedError
+
+    def save_checkpoint(self) -> None:
+        raise NotImplementedError
+
+    def resume(self) -> None:
+        raise NotImplementedError
+
+    # ----- the loop -------------------------------------------------------------------
+    def train(self, minutes: float | None = None, progress: bool = True) -> dict:
+        """Train until config.steps or ``minutes`` of (total) training time; checkpoint at the end.
+
+        A record is logged every log_every steps or log_every_s training seconds, whichever
+        comes first. Ctrl-C stops after the current step and still writes the checkpoint.
+        Returns the last training log record.
+        """
+        c = self.config
+        self.budget = None if minutes is None else minutes * 60.0
+        bar = tqdm(total=c.steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True,
+                   bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+        record = {}
+        window_steps, window_time, window_mse = 0, 0.0, []
+        last_ckpt = time.perf_counter()
+        if c.eval_every_s > 0 and self.step == 0:
+            self.run.append_log(self.heldout_record())
+        next_eval = self.elapsed + c.eval_every_s
+        try:
+            while self.step < c.steps and (self.budget is None or self.elapsed < self.budget):
+                start = time.perf_counter()
+                window_mse.append(self.train_step())
+                took = time.perf_counter() - start
+                self.elapsed += took
+                window_steps += 1
+                window_time += took
+                bar.update(1)
+                if self.step % c.log_every == 0 or self.step == c.steps or window_time >= c.log_every_s:
+                    record = self.log_record(window_mse, window_steps * c.rays_per_step / max(window_time, 1e-9))
+                    self.run.append_log(record)
+                    bar.set_postfix(psnr=f"{record['psnr']:.2f}", rays_s=f"{record['rays_per_s']:.0f}",
+                                    eta=self.eta(window_time / window_steps), refresh=False)
+                    window_steps, window_time, window_mse = 0, 0.0, []
+                if c.eval_every_s > 0 and self.elapsed >= next_eval:
+                    self.run.append_log(self.heldout_record())
+                    next_eval = self.elapsed + c.eval_every_s
+                if time.perf_counter() - last_ckpt > c.checkpoint_every_s:
+                    self.save_checkpoint()
+                    last_ckpt = time.perf_counter()
+        finally:
+            bar.close()
+            self.save_checkpoint()
+        return record
+
+    def eta(self, seconds_per_step: float) -> str:
+        """Training time left, as M:SS: the steps left at the recent pace, capped by the time budget."""
+        left = (self.config.steps - self.step) * seconds_per_step
+        if self.budget is not None:
+            left = min(left, max(self.budget - self.elapsed, 0.0))
+        minutes, seconds = divmod(int(left + 0.5), 60)
+        return f"{minutes}:{seconds:02d}"
+
+    def log_record(self, mses: list, rays_per_s: float) -> dict:
+        mse = float(np.mean(mses)) if mses else float("nan")
+        return {"step": self.step, "time": round(self.elapsed, 3), "loss": mse, "psnr": batch_psnr(mse),
+                "rays_per_s": rays_per_s, "peak_rss_mb": peak_rss_bytes() / MB, **self.log_fields()}
+
+    # ----- held-out PSNR -------------------------------------------------------------------
+    def heldout_views(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """(origins, dirs, image) of the first eval_every_views views of the eval split, every
+        eval_every_stride-th pixel per axis: (h, w, 3) each."""
+        if self._heldout is None:
+            split, stride = self.config.eval_split, self.config.eval_every_stride
+            views = min(self.config.eval_every_views, len(self.scene.splits[split]))
+            pick = (slice(stride // 2, None, stride), slice(stride // 2, None, stride))
+            self._heldout = [(*(r[pick].contiguous() for r in view_rays(self.scene, split, i)),
+                              self.scene.splits[split].images[i][pick]) for i in range(views)]
+        return self._heldout
+
+    @torch.no_grad()
+    def heldout_record(self) -> dict:
+        """Mean PSNR over the held-out views (rendering time is not training time)."""
+        render = self.renderer().render_image
+        values = [psnr(render(origins, dirs)["rgb"].cpu(), image) for origins, dirs, image in self.heldout_views()]
+        return {"step": self.step, "time": round(self.elapsed, 3), "heldout_psnr": float(np.mean(values)),
+                "heldout_views": len(values), "heldout_stride": self.config.eval_every_stride,
+                "peak_rss_mb": peak_rss_bytes() / MB, **self.log_fields()}
