@@ -1,10 +1,12 @@
 """``plenox info``: what a run folder holds, read without loading its scene.
 
-``run_info`` gathers the grid's size, the training summary from log.jsonl, the evaluation
-from eval/metrics.json and the prune/import records when present; ``format_info`` turns
-that into the lines the command prints.
+``run_info`` gathers the model's size (a grid's resolution and voxels, or a NeRF's
+networks), the training summary from log.jsonl, the evaluation from eval/metrics.json and
+the prune/import records when present; ``format_info`` turns that into the lines the command
+prints.
 """
 
+from plenox.nerf.fitting import load_nerf
 from plenox.runs import RunDir
 from plenox.sh import sh_degree
 
@@ -17,15 +19,19 @@ def folder_bytes(run: RunDir) -> int:
 
 
 def training_summary(run: RunDir) -> dict | None:
-    """Step, training seconds, batch PSNR and rays/s of the last log.jsonl record (None if empty).
+    """Step, training seconds, batch PSNR and rays/s of the last training record of log.jsonl,
+    and the last held-out PSNR when the log has one (None without training records).
 
     The fit logs every ``log_every`` steps, so a run stopped by --minutes may have trained a
     few steps past the record."""
     log = run.read_log()
-    if not log:
+    training = [r for r in log if "rays_per_s" in r]
+    if not training:
         return None
-    last = log[-1]
-    return {"steps": last["step"], "seconds": last["time"], "psnr": last["psnr"], "rays_per_s": last["rays_per_s"]}
+    last = training[-1]
+    heldout = [r["heldout_psnr"] for r in log if "heldout_psnr" in r]
+    return {"steps": last["step"], "seconds": last["time"], "psnr": last["psnr"], "rays_per_s": last["rays_per_s"],
+            "heldout_psnr": heldout[-1] if heldout else None}
 
 
 def eval_summary(run: RunDir) -> dict | None:
@@ -39,17 +45,33 @@ def eval_summary(run: RunDir) -> dict | None:
             "resolution": p["resolution"]}
 
 
+def grid_info(run: RunDir) -> dict:
+    """Resolution, voxels, occupancy, SH size and bytes of a Plenoxels run's grid."""
+    grid = run.load_grid()
+    cells = grid.resolution[0] * grid.resolution[1] * grid.resolution[2]
+    return {"resolution": list(grid.resolution), "voxels": grid.n_voxels, "occupancy": grid.n_voxels / cells,
+            "basis_dim": grid.basis_dim, "sh_degree": sh_degree(grid.basis_dim),
+            "memory_bytes": grid.nbytes, "grid_file_bytes": run.grid_file.stat().st_size}
+
+
+def nerf_info(run: RunDir) -> dict:
+    """Network shape, parameters, samples per ray and bytes of a NeRF run's networks."""
+    model = load_nerf(run)
+    cfg = model.config
+    return {"network": [cfg.netdepth, cfg.netwidth], "parameters": model.num_parameters(),
+            "samples_per_ray": [cfg.n_coarse, cfg.n_coarse + cfg.n_fine],
+            "memory_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
+            "nerf_file_bytes": run.nerf_file.stat().st_size}
+
+
 def run_info(path: str) -> dict:
     """Everything ``plenox info`` reports about run ``path``, as a JSON-ready dict."""
     run = RunDir(path).require()
-    grid = run.load_grid()
-    cells = grid.resolution[0] * grid.resolution[1] * grid.resolution[2]
+    kind = run.model_kind()
     scene = run.scene_info()
     return {
-        "path": str(run.path), "scene": scene.get("name", scene["source"]), "source": scene["source"],
-        "resolution": list(grid.resolution), "voxels": grid.n_voxels, "occupancy": grid.n_voxels / cells,
-        "basis_dim": grid.basis_dim, "sh_degree": sh_degree(grid.basis_dim),
-        "memory_bytes": grid.nbytes, "grid_file_bytes": run.grid_file.stat().st_size,
+        "path": str(run.path), "model": kind, "scene": scene.get("name", scene["source"]), "source": scene["source"],
+        **(nerf_info(run) if kind == "nerf" else grid_info(run)),
         "folder_bytes": folder_bytes(run), "resumable": run.state_file.exists(),
         "training": training_summary(run), "eval": eval_summary(run),
         "pruned": run.read_json(run.prune_file) if run.prune_file.exists() else None,
@@ -57,18 +79,29 @@ def run_info(path: str) -> dict:
     }
 
 
+def model_lines(info: dict) -> list[str]:
+    """The lines describing the model and its size."""
+    if info["model"] == "nerf":
+        (depth, width), (coarse, fine) = info["network"], info["samples_per_ray"]
+        return [f"nerf: coarse and fine MLPs of {depth}x{width}, {info['parameters']:,} parameters, "
+                f"{coarse} coarse + {fine} fine samples per ray",
+                f"size {info['memory_bytes'] / MB:.1f} MB in memory, nerf.pt {info['nerf_file_bytes'] / MB:.1f} MB, "
+                f"folder {info['folder_bytes'] / MB:.1f} MB"]
+    res = "x".join(str(r) for r in info["resolution"])
+    return [f"grid {res}, {info['voxels']:,} voxels ({100 * info['occupancy']:.1f}% of the box), "
+            f"SH degree {info['sh_degree']} ({info['basis_dim']} coefficients per channel)",
+            f"size {info['memory_bytes'] / MB:.1f} MB in memory, grid.npz {info['grid_file_bytes'] / MB:.1f} MB, "
+            f"folder {info['folder_bytes'] / MB:.1f} MB"]
+
+
 def format_info(info: dict) -> list[str]:
     """Human-readable lines of a ``run_info`` dict."""
-    res = "x".join(str(r) for r in info["resolution"])
-    lines = [f"{info['path']}: {info['scene']} ({info['source']})",
-             f"grid {res}, {info['voxels']:,} voxels ({100 * info['occupancy']:.1f}% of the box), "
-             f"SH degree {info['sh_degree']} ({info['basis_dim']} coefficients per channel)",
-             f"size {info['memory_bytes'] / MB:.1f} MB in memory, grid.npz {info['grid_file_bytes'] / MB:.1f} MB, "
-             f"folder {info['folder_bytes'] / MB:.1f} MB"]
+    lines = [f"{info['path']}: {info['scene']} ({info['source']})", *model_lines(info)]
     t = info["training"]
     if t:
-        lines.append(f"training: step {t['steps']} after {t['seconds']:.0f} s (last log record), batch PSNR {t['psnr']:.2f} dB, "
-                     f"{t['rays_per_s']:,.0f} rays/s" + ("" if info["resumable"] else " (not resumable)"))
+        heldout = "" if t["heldout_psnr"] is None else f", held-out PSNR {t['heldout_psnr']:.2f} dB"
+        lines.append(f"training: step {t['steps']} after {t['seconds']:.0f} s (last log record), batch PSNR {t['psnr']:.2f} dB"
+                     f"{heldout}, {t['rays_per_s']:,.0f} rays/s" + ("" if info["resumable"] else " (not resumable)"))
     e = info["eval"]
     lines.append(f"eval: {e['split']} {e['views']} views ({e['resolution'][0]}x{e['resolution'][1]}), PSNR "
                  f"{e['psnr']:.2f} dB, SSIM {e['ssim']:.4f}, {e['fps']:.1f} fps" if e else "eval: none yet")

@@ -3,7 +3,7 @@ import pytest
 import torch
 from scipy.optimize import fsolve
 
-from plenox.cameras import Cameras, image_rays, pixel_rays, to_ndc
+from plenox.cameras import Cameras, image_rays, ndc_view_dirs, pixel_rays, to_ndc
 
 
 def random_rotation(seed: int) -> np.ndarray:
@@ -158,3 +158,14 @@ def test_ndc_of_centre_ray_through_principal_axis():
     o, d = to_ndc(torch.zeros(1, 3), torch.tensor([[0.0, 0.0, -1.0]]), 10, 10, 10.0)
     assert torch.allclose(o, torch.tensor([[0.0, 0.0, -1.0]]))
     assert torch.allclose(d, torch.tensor([[0.0, 0.0, 2.0]]))
+
+
+def test_ndc_view_dirs_recover_world_directions():
+    width, height, focal = 40, 30, 35.0
+    g = torch.Generator().manual_seed(0)
+    origins = torch.randn(50, 3, generator=g, dtype=torch.float64) * 0.3
+    dirs = torch.cat([torch.randn(50, 2, generator=g, dtype=torch.float64) * 0.4,
+                      -torch.rand(50, 1, generator=g, dtype=torch.float64) - 0.5], dim=1)  # forward: towards -z
+    ndc_o, ndc_d = to_ndc(origins, dirs, width, height, focal)
+    expected = dirs / dirs.norm(dim=1, keepdim=True)
+    assert torch.allclose(ndc_view_dirs(ndc_o, ndc_d, width, height, focal), expected, atol=1e-10)
