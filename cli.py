@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_prune(sub)
     add_export(sub)
     add_import(sub)
+    add_compare(sub)
     info = sub.add_parser("info", help="what a run folder holds: grid size, training, evaluation")
     info.add_argument("run", help="run folder")
     info.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -101,6 +102,30 @@ def add_import(sub) -> None:
     imp.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. step_size=0.25")
 
 
+def add_compare(sub) -> None:
+    compare = sub.add_parser("compare", help="fit models under the same budget and report PSNR vs time, quality, "
+                                             "speed, size, memory (or report on existing runs)")
+    compare.add_argument("data", nargs="?", default=None, help="scene folder; omit for the built-in scene")
+    compare.add_argument("--runs", nargs="+", default=None, metavar="DIR",
+                         help="report on these existing runs instead of fitting (the first is the reference)")
+    compare.add_argument("--out", default="runs/compare", help="report folder; fits go to OUT/<model>")
+    compare.add_argument("--budget-minutes", type=float, default=10.0, metavar="M",
+                         help="training minutes per model (default 10)")
+    compare.add_argument("--models", default="plenoxels,nerf",
+                         help="comma-separated models, each optionally model:config (default plenoxels,nerf)")
+    compare.add_argument("--eval-every", type=float, default=None, metavar="S",
+                         help="training seconds between held-out evaluations (default: budget / 10)")
+    compare.add_argument("--views", type=int, default=5,
+                         help="test views for the curve and the final evaluation (default 5; 0: all)")
+    compare.add_argument("--curve-stride", type=int, default=0, metavar="K",
+                         help="held-out curve: every K-th pixel per axis (default 0: about 24 pixels across)")
+    compare.add_argument("--downscale", type=int, default=None,
+                         help="image downscale for every fit (default: the largest of the models' configs)")
+    compare.add_argument("--force", action="store_true", help="replace existing runs in OUT")
+    compare.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    compare.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def split_overrides(args: argparse.Namespace) -> None:
     """argparse puts a lone key=value into ``data``; move it to the overrides."""
     if args.data is not None and "=" in args.data:
@@ -127,7 +152,23 @@ def run_command(args: argparse.Namespace) -> int:
               + (f"; video {summary['video']}" if summary["video"] else ""))
     elif args.command in ("prune", "export", "import", "info"):
         return run_export_command(args)
+    elif args.command == "compare":
+        run_compare(args)
     return 0
+
+
+def run_compare(args: argparse.Namespace) -> None:
+    from plenox import compare
+
+    if args.runs and args.data:
+        raise compare.CompareError("give a scene to fit or --runs to report on, not both")
+    if args.runs:
+        report = compare.compare_runs(args.runs, args.out)
+    else:
+        report = compare.compare_fit(args.data, args.out, args.budget_minutes, args.models.split(","),
+                                     args.eval_every, args.views, args.curve_stride, args.downscale, args.force,
+                                     args.device, progress=not args.quiet)
+    print("\n".join(compare.format_summary(report, args.out)))
 
 
 def run_export_command(args: argparse.Namespace) -> int:

@@ -35,14 +35,16 @@ class RunSettings:
     eval_views: int = 0                       # 0 = all views of the split
     eval_every_s: float = 0.0                 # >0: PSNR on a few held-out views every so many training seconds
     eval_every_views: int = 10                # how many views that periodic evaluation renders
-    eval_every_stride: int = 1                # ... using every k-th pixel per axis of each
+    eval_every_stride: int = 1                # ... using every k-th pixel per axis (0: about 24 pixels across)
     seed: int = 0
 
     def check(self) -> "RunSettings":
         """Validate the shared value ranges; return self."""
-        for name in ("steps", "log_every", "downscale", "eval_every_views", "eval_every_stride"):
+        for name in ("steps", "log_every", "downscale", "eval_every_views"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.eval_every_stride < 0:
+            raise ConfigError(f"eval_every_stride must be >= 0 (0: automatic), got {self.eval_every_stride}")
         return self
 
     def to_dict(self) -> dict:

@@ -10,7 +10,9 @@ Log records (one JSON object per line of DIR/log.jsonl):
             the trainer's ``log_fields`` (grid: voxels, resolution, learning rates; NeRF: lr)
   held-out  step, time, heldout_psnr (mean over views), heldout_views, heldout_stride,
             peak_rss_mb, plus ``log_fields``; written at step 0 and every eval_every_s
-            training seconds when eval_every_s > 0
+            training seconds when eval_every_s > 0 (on every eval_every_stride-th pixel per
+            axis of the first eval_every_views views of the eval split: a cheap estimate of
+            their PSNR; stride 0 picks one that leaves about 24 pixels across)
 """
 
 import math
@@ -28,6 +30,7 @@ from plenox.metrics import psnr
 from plenox.runs import RunDir
 
 MB = 1e6
+AUTO_STRIDE_PIXELS = 24   # eval_every_stride 0: a held-out view is subsampled to about this many pixels across
 
 
 def batch_psnr(mse: float) -> float:
@@ -75,44 +78,61 @@ class TrainingLoop:
         """Train until config.steps or ``minutes`` of (total) training time; checkpoint at the end.
 
         A record is logged every log_every steps or log_every_s training seconds, whichever
-        comes first. Ctrl-C stops after the current step and still writes the checkpoint.
+        comes first, and for the last steps when training stops; with eval_every_s > 0 the
+        held-out PSNR is logged before the first step, every eval_every_s training seconds
+        and at the end. Ctrl-C stops after the current step and still writes the checkpoint.
         Returns the last training log record.
         """
         c = self.config
         self.budget = None if minutes is None else minutes * 60.0
         bar = tqdm(total=c.steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True,
                    bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
-        record = {}
-        window_steps, window_time, window_mse = 0, 0.0, []
+        record, window = {}, []   # window: (mse, seconds) of each step since the last record
         last_ckpt = time.perf_counter()
+        heldout_step = None
         if c.eval_every_s > 0 and self.step == 0:
-            self.run.append_log(self.heldout_record())
+            heldout_step = self.log_heldout()
         next_eval = self.elapsed + c.eval_every_s
         try:
             while self.step < c.steps and (self.budget is None or self.elapsed < self.budget):
                 start = time.perf_counter()
-                window_mse.append(self.train_step())
+                mse = self.train_step()
                 took = time.perf_counter() - start
                 self.elapsed += took
-                window_steps += 1
-                window_time += took
+                window.append((mse, took))
                 bar.update(1)
-                if self.step % c.log_every == 0 or self.step == c.steps or window_time >= c.log_every_s:
-                    record = self.log_record(window_mse, window_steps * c.rays_per_step / max(window_time, 1e-9))
-                    self.run.append_log(record)
-                    bar.set_postfix(psnr=f"{record['psnr']:.2f}", rays_s=f"{record['rays_per_s']:.0f}",
-                                    eta=self.eta(window_time / window_steps), refresh=False)
-                    window_steps, window_time, window_mse = 0, 0.0, []
+                if self.step % c.log_every == 0 or self.step == c.steps or sum(t for _, t in window) >= c.log_every_s:
+                    record, window = self.log_window(window, bar), []
                 if c.eval_every_s > 0 and self.elapsed >= next_eval:
-                    self.run.append_log(self.heldout_record())
+                    heldout_step = self.log_heldout()
                     next_eval = self.elapsed + c.eval_every_s
                 if time.perf_counter() - last_ckpt > c.checkpoint_every_s:
                     self.save_checkpoint()
                     last_ckpt = time.perf_counter()
+            if window:
+                record, window = self.log_window(window, bar), []
+            if c.eval_every_s > 0 and heldout_step != self.step:
+                self.log_heldout()
         finally:
+            if window:   # interrupted mid-window
+                record = self.log_window(window, bar)
             bar.close()
             self.save_checkpoint()
         return record
+
+    def log_window(self, window: list[tuple[float, float]], bar: tqdm) -> dict:
+        """Log the record of the steps in ``window`` ((mse, seconds) each), show it on the bar, return it."""
+        mses, seconds = zip(*window)
+        record = self.log_record(list(mses), len(window) * self.config.rays_per_step / max(sum(seconds), 1e-9))
+        self.run.append_log(record)
+        bar.set_postfix(psnr=f"{record['psnr']:.2f}", rays_s=f"{record['rays_per_s']:.0f}",
+                        eta=self.eta(sum(seconds) / len(window)), refresh=False)
+        return record
+
+    def log_heldout(self) -> int:
+        """Log a held-out record; return the step it was taken at."""
+        self.run.append_log(self.heldout_record())
+        return self.step
 
     def eta(self, seconds_per_step: float) -> str:
         """Training time left, as M:SS: the steps left at the recent pace, capped by the time budget."""
@@ -128,11 +148,18 @@ class TrainingLoop:
                 "rays_per_s": rays_per_s, "peak_rss_mb": peak_rss_bytes() / MB, **self.log_fields()}
 
     # ----- held-out PSNR -------------------------------------------------------------------
+    def heldout_stride(self) -> int:
+        """Pixels per axis between held-out samples: eval_every_stride, or automatic for 0."""
+        if self.config.eval_every_stride > 0:
+            return self.config.eval_every_stride
+        cams = self.scene.splits[self.config.eval_split].cameras
+        return max(1, math.ceil(max(cams.width, cams.height) / AUTO_STRIDE_PIXELS))
+
     def heldout_views(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """(origins, dirs, image) of the first eval_every_views views of the eval split, every
-        eval_every_stride-th pixel per axis: (h, w, 3) each."""
+        heldout_stride()-th pixel per axis: (h, w, 3) each."""
         if self._heldout is None:
-            split, stride = self.config.eval_split, self.config.eval_every_stride
+            split, stride = self.config.eval_split, self.heldout_stride()
             views = min(self.config.eval_every_views, len(self.scene.splits[split]))
             pick = (slice(stride // 2, None, stride), slice(stride // 2, None, stride))
             self._heldout = [(*(r[pick].contiguous() for r in view_rays(self.scene, split, i)),
@@ -145,5 +172,5 @@ class TrainingLoop:
         render = self.renderer().render_image
         values = [psnr(render(origins, dirs)["rgb"].cpu(), image) for origins, dirs, image in self.heldout_views()]
         return {"step": self.step, "time": round(self.elapsed, 3), "heldout_psnr": float(np.mean(values)),
-                "heldout_views": len(values), "heldout_stride": self.config.eval_every_stride,
+                "heldout_views": len(values), "heldout_stride": self.heldout_stride(),
                 "peak_rss_mb": peak_rss_bytes() / MB, **self.log_fields()}
