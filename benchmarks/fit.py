@@ -17,13 +17,10 @@ import os
 import platform
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from plenox.runs import RunDir  # noqa: E402
-from plenox.workflow import fit_run  # noqa: E402
+from plenox.compare import heldout_curve, plot_psnr_vs_time
+from plenox.nerf import configure_threads
+from plenox.runs import RunDir
+from plenox.workflow import fit_run
 
 
 def resolve_scene(path: str) -> str:
@@ -35,31 +32,9 @@ def resolve_scene(path: str) -> str:
     raise SystemExit(f"scene not found: {path} (set PLENOX_DATA or give a path)")
 
 
-def curve(run: RunDir) -> list[tuple[float, float]]:
-    """(training seconds, held-out PSNR) pairs from a run's log."""
-    return [(r["time"], r["heldout_psnr"]) for r in run.read_log() if "heldout_psnr" in r]
-
-
 def mean_rays_per_s(run: RunDir) -> float:
     values = [r["rays_per_s"] for r in run.read_log() if "rays_per_s" in r]
     return sum(values) / len(values) if values else 0.0
-
-
-def plot(curves: dict, finals: dict, path: Path, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for label, points in curves.items():
-        if points:
-            ax.plot([t / 60 for t, _ in points], [p for _, p in points], marker=".", label=f"{label} (held-out views)")
-    for label, (minutes, value) in finals.items():
-        ax.scatter([minutes], [value], marker="*", s=120, zorder=3, label=f"{label}: all test views")
-    ax.set_xlabel("training time (minutes)")
-    ax.set_ylabel("PSNR (dB)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def main():
@@ -73,6 +48,7 @@ def main():
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_args()
 
+    configure_threads()
     scene = resolve_scene(args.scene)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -88,13 +64,13 @@ def main():
                           "test_views": p["views"], "render_fps": r["fps"],
                           "training_seconds": p["training_seconds"], "train_rays_per_s": mean_rays_per_s(run),
                           "voxels": p["voxels"], "grid_resolution": p["grid_resolution"]}
-        curves[label] = curve(run)
-        finals[label] = (p["training_seconds"] / 60, r["psnr"])
+        curves[label] = heldout_curve(run.read_log())
+        finals[label] = (p["training_seconds"], r["psnr"])
         print(f"{p['scene']} {label}: PSNR {r['psnr']:.2f} dB (SSIM {r['ssim']:.3f}) on {p['views']} test views, "
               f"{results[label]['train_rays_per_s']:.0f} training rays/s, render {r['fps']:.1f} fps at "
               f"{p['resolution'][0]}x{p['resolution'][1]}, {p['voxels']} voxels")
     name = Path(scene).name
-    plot(curves, finals, out / f"psnr_vs_time_{name}.png", f"plenox fit on {name}, {os.cpu_count()} CPU cores")
+    plot_psnr_vs_time(curves, finals, out / f"psnr_vs_time_{name}.png", f"plenox fit on {name}, {os.cpu_count()} CPU cores")
     print(json.dumps({"scene": name, "runs": results, "curves": curves, "cpus": os.cpu_count(),
                       "machine": platform.machine(), "plot": str(out / f"psnr_vs_time_{name}.png")}))
 

@@ -84,7 +84,7 @@ def model_lines(info: dict) -> list[str]:
     if info["model"] == "nerf":
         (depth, width), (coarse, fine) = info["network"], info["samples_per_ray"]
         return [f"nerf: coarse and fine MLPs of {depth}x{width}, {info['parameters']:,} parameters, "
-                f"{coarse} coarse + {fine} fine samples per ray",
+                f"{coarse} samples per ray for the coarse one, {fine} for the fine one",
                 f"size {info['memory_bytes'] / MB:.1f} MB in memory, nerf.pt {info['nerf_file_bytes'] / MB:.1f} MB, "
                 f"folder {info['folder_bytes'] / MB:.1f} MB"]
     res = "x".join(str(r) for r in info["resolution"])

@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +24,12 @@ def tiny_run(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny") / "run"
     fit_run(None, str(path), "tiny", TINY_FIT, progress=False)
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny matrices gain nothing from a second thread, and one thread does not stall when cores are shared."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -8,6 +8,8 @@ import torch
 
 from plenox.nerf import NerfConfig, NerfModel, mse_to_psnr
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SIZE, FOCAL = 24, 40.0
 
 
@@ -51,15 +53,6 @@ def views(azimuths, elevations):
 def view_psnr(model, images, origins, dirs):
     rgb = model.render_rays(origins.reshape(-1, 3), dirs.reshape(-1, 3))["rgb"]
     return mse_to_psnr(float(np.mean((rgb.numpy() - images.reshape(-1, 3)) ** 2)))
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices gain nothing from a second thread, and one thread does not stall when cores are shared."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.mark.slow

@@ -12,18 +12,11 @@ from plenox.workflow import fit_run, scene_config
 
 from scenes import tiny_scene, write_llff_scene
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 # A few-millisecond network: resume and pipeline tests need steps, not quality.
 SMALL = ["n_coarse=4", "n_fine=4", "netdepth=2", "netwidth=8", "multires=2", "multires_views=1", "chunk=64",
          "log_every=2", "eval_views=1"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices gain nothing from a second thread, and one thread does not stall when cores are shared."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def make_trainer(scene, path, overrides):
