@@ -121,6 +121,7 @@ def add_compare(sub) -> None:
                          help="held-out curve: every K-th pixel per axis (default 0: about 24 pixels across)")
     compare.add_argument("--downscale", type=int, default=None,
                          help="image downscale for every fit (default: the largest of the models' configs)")
+    compare.add_argument("--levels", default="20,25,30", help="PSNR levels (dB) for time-to-PSNR (default 20,25,30)")
     compare.add_argument("--force", action="store_true", help="replace existing runs in OUT")
     compare.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     compare.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -162,12 +163,13 @@ def run_compare(args: argparse.Namespace) -> None:
 
     if args.runs and args.data:
         raise compare.CompareError("give a scene to fit or --runs to report on, not both")
+    levels = compare.parse_levels(args.levels)
     if args.runs:
-        report = compare.compare_runs(args.runs, args.out)
+        report = compare.compare_runs(args.runs, args.out, levels)
     else:
         report = compare.compare_fit(args.data, args.out, args.budget_minutes, args.models.split(","),
                                      args.eval_every, args.views, args.curve_stride, args.downscale, args.force,
-                                     args.device, progress=not args.quiet)
+                                     args.device, progress=not args.quiet, levels=levels)
     print("\n".join(compare.format_summary(report, args.out)))
 
 

@@ -52,6 +52,17 @@ class CompareError(ValueError):
 
 
 # ----- curves ---------------------------------------------------------------------------
+def parse_levels(text: str) -> tuple[float, ...]:
+    """"20,25,30" -> (20.0, 25.0, 30.0); CompareError for anything else."""
+    try:
+        levels = tuple(float(word) for word in text.split(","))
+    except ValueError:
+        raise CompareError(f"levels must be comma-separated numbers (dB), got {text!r}") from None
+    if not all(np.isfinite(levels)):
+        raise CompareError(f"levels must be finite numbers, got {text!r}")
+    return levels
+
+
 def heldout_curve(log: list[dict]) -> list[tuple[float, float]]:
     """(training seconds, held-out PSNR) of a run's held-out log records, in time order."""
     return sorted((r["time"], r["heldout_psnr"]) for r in log if "heldout_psnr" in r)
@@ -99,11 +110,12 @@ def require_files(run: RunDir, model_file: str) -> None:
             raise RunError(f"{path}: missing ({why})")
 
 
-def training_figures(log: list[dict], rays_per_step: int) -> dict:
-    """Steps, training seconds and rays/s at the last training record; peak memory over the log."""
+def training_figures(log: list[dict], rays_per_step: int, source: Path) -> dict:
+    """Steps, training seconds and rays/s at the last training record; peak memory over the log
+    (RunError naming ``source``, the log file, when it has no training record)."""
     training = [r for r in log if "rays_per_s" in r]
     if not training:
-        raise RunError("log.jsonl has no training records")
+        raise RunError(f"{source}: no training records")
     last = training[-1]
     peaks = [r["peak_rss_mb"] for r in log if "peak_rss_mb" in r]
     return {"steps": last["step"], "training_seconds": last["time"],
@@ -126,7 +138,7 @@ def run_summary(path, levels=LEVELS) -> dict:
         "run": str(run.path), "model": cfg.model, "label": cfg.model,
         "psnr": r["psnr"], "psnr_std": r["psnr_std"], "ssim": r["ssim"], "ssim_std": r["ssim_std"],
         "render_fps": r["fps"], "render_seconds_per_frame": r["render_seconds_per_frame"],
-        **training_figures(log, cfg.rays_per_step),
+        **training_figures(log, cfg.rays_per_step, run.log_file),
         "model_file": kind.model_file, "model_bytes": (run.path / kind.model_file).stat().st_size,
         "curve": curve, "curve_views": heldout[-1]["heldout_views"] if heldout else None,
         "curve_stride": heldout[-1].get("heldout_stride") if heldout else None,
@@ -160,6 +172,7 @@ def label_runs(summaries: list[dict]) -> None:
 
 # ----- the report ------------------------------------------------------------------------------
 def machine() -> dict:
+    """Cores this process may use, the processor, torch's version and threads, the GPU if any."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"cores": cores, "cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
@@ -188,10 +201,12 @@ def build_report(summaries: list[dict], levels=LEVELS, budget_minutes: float | N
 
 
 def fmt_seconds(seconds: float | None, limit: float) -> str:
+    """A time to a level, or that the run did not reach it in its ``limit`` training seconds."""
     return f"not reached in {limit:.0f} s" if seconds is None else f"{seconds:.1f} s"
 
 
 def fmt_speedup(entry: dict) -> str:
+    """A ``speedup`` entry as text: "12.3x", "> 12.3x" (a lower bound) or why there is none."""
     if "ratio" in entry:
         return f"{entry['ratio']:.1f}x"
     if "at_least" in entry:
@@ -219,6 +234,7 @@ def report_table(report: dict) -> list[str]:
 
 
 def protocol_lines(report: dict) -> list[str]:
+    """The protocol as Markdown list items: views, background, metrics, fits, curves, machine."""
     p, runs = report["protocol"], report["runs"]
     m = p["machine"]
     names = ", ".join(p["view_names"][:5]) + (", ..." if p["views"] > 5 else "")
@@ -237,6 +253,7 @@ def protocol_lines(report: dict) -> list[str]:
 
 
 def speedup_lines(report: dict) -> list[str]:
+    """One Markdown list item per run after the first: the first's speed-up over it at each level."""
     first = report["runs"][0]["label"]
     lines = []
     for other in report["runs"][1:]:
@@ -247,6 +264,7 @@ def speedup_lines(report: dict) -> list[str]:
 
 
 def report_markdown(report: dict) -> str:
+    """report.md: title, table, speed-ups, protocol, how the figures are computed, the two images."""
     labels = " vs ".join(s["label"] for s in report["runs"])
     return "\n".join([
         f"# {labels} on {report['protocol']['scene']}", "", *report_table(report), "",
