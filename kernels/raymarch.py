@@ -282,6 +282,35 @@ def march_ray(links, density, sh, n_basis, occ, scale, offset,
     return cr + trans * bg_r, cg + trans * bg_g, cb + trans * bg_b, depth, 1.0 - trans
 
 
+def march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
+                 step, sigma_thresh, stop_thresh, background, basis, idx, wts,
+                 mode, rgb, grad_rgb, grad_density, grad_sh, touched):
+    """march_ray for ray ``r`` of ``origins`` and ``dirs`` (M, 3) in front of ``background`` (3,).
+
+    This is the whole per-ray body of every target's kernels. ``rgb`` and ``grad_rgb``
+    (M, 3) are read only in MODE_BACKWARD (the forward colours and dL/dcolour); other modes
+    may pass any (M, 3) array of the data dtype.
+    """
+    out_r = 0.0
+    out_g = 0.0
+    out_b = 0.0
+    g_r = 0.0
+    g_g = 0.0
+    g_b = 0.0
+    if mode == MODE_BACKWARD:
+        out_r = rgb[r, 0]
+        out_g = rgb[r, 1]
+        out_b = rgb[r, 2]
+        g_r = grad_rgb[r, 0]
+        g_g = grad_rgb[r, 1]
+        g_b = grad_rgb[r, 2]
+    return march_ray(links, density, sh, n_basis, occ, scale, offset,
+                     origins[r, 0], origins[r, 1], origins[r, 2], dirs[r, 0], dirs[r, 1], dirs[r, 2],
+                     step, sigma_thresh, stop_thresh, background[0], background[1], background[2],
+                     basis, idx, wts, mode, out_r, out_g, out_b, g_r, g_g, g_b,
+                     grad_density, grad_sh, touched)
+
+
 def scatter_sample(n_basis, idx, wts, basis, weight, dsigma, on_r, on_g, on_b,
                    g_r, g_g, g_b, grad_density, grad_sh, touched):
     """Scatter one sample's gradients to its 8 corners (colour only where it was not clamped)."""
@@ -313,5 +342,5 @@ def record_max_weight(idx, weight, max_weight):
 DEVICE_FUNCTIONS = (
     "add1", "add2", "max1", "sh_basis", "slab", "ray_box", "cell_coord", "corners",
     "interp_density", "interp_rgb", "_axis_exit", "block_exit",
-    "scatter_sample", "record_max_weight", "march_ray",
+    "scatter_sample", "record_max_weight", "march_ray", "march_ray_at",
 )

@@ -140,8 +140,8 @@ class SparseGrid(torch.nn.Module):
     def scale_offset(self) -> tuple[np.ndarray, np.ndarray]:
         """(scale, offset), float64 (3,): grid = world * scale + offset."""
         res = torch.tensor(self.resolution, dtype=torch.float64)
-        scale = res / (2.0 * self.radius)
-        offset = res / 2.0 - 0.5 - self.center * scale
+        scale = res / (2.0 * self.radius.cpu())
+        offset = res / 2.0 - 0.5 - self.center.cpu() * scale
         return scale.numpy(), offset.numpy()
 
     def world_to_grid(self, points: torch.Tensor) -> torch.Tensor:
@@ -280,7 +280,7 @@ def trilinear(links: torch.Tensor, data: torch.Tensor, gpos: torch.Tensor) -> to
     Coordinates clamp to [0, R-1]; empty corners read zero. Returns (M, C), differentiable
     with respect to ``data``.
     """
-    res = torch.tensor(links.shape, dtype=gpos.dtype)
+    res = torch.tensor(links.shape, dtype=gpos.dtype, device=gpos.device)
     pos = torch.minimum(torch.clamp(gpos, min=0.0), res - 1)
     lo = torch.minimum(pos.floor().long(), (res - 2).long())
     frac = (pos - lo).to(data.dtype)
