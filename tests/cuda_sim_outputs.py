@@ -17,6 +17,12 @@ from numba import config
 from cuda_cases import all_outputs
 from plenox.backend import register_backend
 from plenox.backend_cuda import CudaBackend
+from plenox.kernels import cuda as cuda_kernels
+
+# The simulator runs a block's threads concurrently as Python threads, which queue for the
+# GIL and for the one lock behind every simulated atomic: on a 16-core machine full-size
+# blocks made the backward pass crawl for minutes. One thread per block runs them in turn.
+SIM_THREADS_PER_BLOCK = 1
 
 
 class SimulatedCudaBackend(CudaBackend):
@@ -35,6 +41,7 @@ class SimulatedCudaBackend(CudaBackend):
 def main(path: str) -> None:
     if not config.ENABLE_CUDASIM:
         sys.exit("NUMBA_ENABLE_CUDASIM=1 must be set before this script starts")
+    cuda_kernels.RAY_THREADS = cuda_kernels.VOXEL_THREADS = SIM_THREADS_PER_BLOCK
     register_backend("cpu", SimulatedCudaBackend())
     np.savez(path, **all_outputs("cpu"))
 
