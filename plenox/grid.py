@@ -189,7 +189,8 @@ class SparseGrid(torch.nn.Module):
 
     # ----- topology changes -----------------------------------------------------------
     def resample(self, resolution, keep=None) -> "SparseGrid":
-        """A new grid of ``resolution`` over the same box, values trilinear from this one.
+        """A new grid of ``resolution`` over the same box, values trilinear from this one,
+        on this grid's device.
 
         keep: optional bool (Rx', Ry', Rz') of new voxels to allocate (default: all).
         Voxel centres past the old grid's outer centres read the clamped border value.
@@ -200,26 +201,26 @@ class SparseGrid(torch.nn.Module):
             raise ValueError(f"keep mask shape {mask.shape} does not match resolution {res}")
         scale = torch.tensor(self.resolution, dtype=torch.float64) / torch.tensor(res, dtype=torch.float64)
         new_coords = torch.from_numpy(np.argwhere(mask)).to(torch.float64)
-        old_coords = (new_coords + 0.5) * scale - 0.5
+        old_coords = ((new_coords + 0.5) * scale - 0.5).to(self.links.device)
         with torch.no_grad():
             data = torch.cat([self.density[:, None], self.sh], dim=1)
             values = trilinear(self.links, data.to(torch.float64), old_coords).to(self.density.dtype)
         return SparseGrid(torch.from_numpy(links_from_mask(mask)), values[:, 0], values[:, 1:],
-                          self.center, self.radius, self.basis_dim)
+                          self.center, self.radius, self.basis_dim).to(self.links.device)
 
     def prune(self, keep, dilate: int = 0) -> "SparseGrid":
         """A new grid keeping the linked voxels where ``keep`` (bool (Rx, Ry, Rz)) is True,
-        after growing ``keep`` by ``dilate`` steps of the 26-neighbourhood."""
+        after growing ``keep`` by ``dilate`` steps of the 26-neighbourhood; on this grid's device."""
         keep = np.asarray(keep, dtype=bool)
         if keep.shape != self.resolution:
             raise ValueError(f"keep mask shape {keep.shape} does not match resolution {self.resolution}")
         if dilate > 0:
             keep = ndimage.binary_dilation(keep, structure=np.ones((3, 3, 3), bool), iterations=dilate)
-        old_links = self.links.numpy()
+        old_links = self.links.cpu().numpy()
         mask = keep & (old_links >= 0)
-        rows = torch.from_numpy(old_links[mask].astype(np.int64))
+        rows = torch.from_numpy(old_links[mask].astype(np.int64)).to(self.links.device)
         return SparseGrid(torch.from_numpy(links_from_mask(mask)), self.density.detach()[rows],
-                          self.sh.detach()[rows], self.center, self.radius, self.basis_dim)
+                          self.sh.detach()[rows], self.center, self.radius, self.basis_dim).to(self.links.device)
 
     # ----- files ----------------------------------------------------------------------
     def save(self, path, sh_dtype=np.float16) -> None:

@@ -3,6 +3,7 @@
 The GPU tests skip when torch or Numba sees no CUDA GPU (``numba.cuda.is_available()``).
 """
 
+import numpy as np
 import pytest
 import torch
 from numba import cuda
@@ -51,6 +52,18 @@ def test_grid_moves_to_the_gpu_whole():
         assert getattr(grid, name).is_cuda, name
     assert grid.occupancy().is_cuda
     assert grid.to("cpu").occupancy().device.type == "cpu"
+
+
+@needs_gpu
+def test_prune_and_resample_stay_on_the_gpu():
+    on_cpu, on_gpu = random_grid(dtype=torch.float64), random_grid(dtype=torch.float64).to("cuda")
+    keep = np.ones(on_cpu.resolution, dtype=bool)
+    keep[::2] = False
+    for make in (lambda g: g.prune(keep, dilate=1), lambda g: g.resample((7, 9, 5))):
+        want, got = make(on_cpu), make(on_gpu)
+        assert got.density.is_cuda and got.links.is_cuda
+        assert torch.equal(got.links.cpu(), want.links)
+        assert torch.allclose(got.sh.detach().cpu(), want.sh.detach(), rtol=1e-12, atol=1e-12)
 
 
 def _fit(device, steps=5):
