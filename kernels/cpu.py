@@ -31,7 +31,9 @@ def _device_jit(fn):
     return njit(fastmath=FASTMATH)(fn)
 
 
-march_ray_at = compile_functions(vars(raymarch), raymarch.DEVICE_FUNCTIONS, _device_jit)["march_ray_at"]
+_rays = compile_functions(vars(raymarch), raymarch.DEVICE_FUNCTIONS, _device_jit)
+march_ray_at = _rays["march_ray_at"]
+block_active = _rays["block_active"]
 _voxel = compile_functions(vars(voxel), voxel.DEVICE_FUNCTIONS, _device_jit)
 tv_voxel_grad = _voxel["tv_voxel_grad"]
 rmsprop_element = _voxel["rmsprop_element"]
@@ -183,6 +185,18 @@ def rmsprop_update(data, grad, avg, rows, lr, beta, eps):
     for i in prange(rows.shape[0]):
         for col in range(width):
             rmsprop_element(data, grad, avg, rows[i], col, lr, beta, eps)
+
+
+@_cached_kernel
+def active_blocks(links, density, sigma_thresh, out):
+    """out (nbx, nby, nbz) uint8: 1 where a block's cells have a corner voxel with density >
+    sigma_thresh (see raymarch.block_active)."""
+    nbx, nby, nbz = out.shape
+    for flat in prange(nbx * nby * nbz):
+        bx = flat // (nby * nbz)
+        by = (flat // nbz) % nby
+        bz = flat % nbz
+        out[bx, by, bz] = block_active(links, density, sigma_thresh, bx, by, bz)
 
 
 def scatter_parts() -> int:

@@ -26,6 +26,7 @@ MODE_MAX_WEIGHT = raymarch.MODE_MAX_WEIGHT
 # Threads per block. A ray thread holds the whole march state, so its blocks are smaller.
 RAY_THREADS = 128
 VOXEL_THREADS = 256
+OCCUPANCY_THREADS = (8, 8, 4)
 
 
 @cuda.jit(device=True)
@@ -48,8 +49,10 @@ def _device_jit(fn):
 
 
 # Many rays reach the same voxel at once: their scatters must be atomic.
-march_ray_at = compile_functions(vars(raymarch), raymarch.DEVICE_FUNCTIONS, _device_jit, {
-    "add1": _atomic_add1, "add2": _atomic_add2, "max1": _atomic_max1})["march_ray_at"]
+_rays = compile_functions(vars(raymarch), raymarch.DEVICE_FUNCTIONS, _device_jit, {
+    "add1": _atomic_add1, "add2": _atomic_add2, "max1": _atomic_max1})
+march_ray_at = _rays["march_ray_at"]
+block_active = _rays["block_active"]
 _voxel = compile_functions(vars(voxel), voxel.DEVICE_FUNCTIONS, _device_jit)
 tv_voxel_grad = _voxel["tv_voxel_grad"]
 rmsprop_element = _voxel["rmsprop_element"]
@@ -206,3 +209,17 @@ def rmsprop_update(data, grad, avg, rows, lr, beta, eps, stream=0):
     if n_threads:
         _rmsprop_kernel[_blocks(n_threads, VOXEL_THREADS), VOXEL_THREADS, stream](
             data, grad, avg, rows, float(lr), float(beta), float(eps))
+
+
+@cuda.jit
+def _active_blocks_kernel(links, density, sigma_thresh, out):
+    bx, by, bz = cuda.grid(3)
+    if bx < out.shape[0] and by < out.shape[1] and bz < out.shape[2]:
+        out[bx, by, bz] = block_active(links, density, sigma_thresh, bx, by, bz)
+
+
+def active_blocks(links, density, sigma_thresh, out, stream=0):
+    """out (nbx, nby, nbz) uint8: 1 where a block's cells have a corner voxel with density >
+    sigma_thresh (see raymarch.block_active). One thread per block."""
+    blocks = tuple(_blocks(n, t) for n, t in zip(out.shape, OCCUPANCY_THREADS))
+    _active_blocks_kernel[blocks, OCCUPANCY_THREADS, stream](links, density, float(sigma_thresh), out)

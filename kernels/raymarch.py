@@ -166,6 +166,24 @@ def _axis_exit(p, d, lo, hi, open_lo, open_hi):
     return math.inf
 
 
+def block_active(links, density, sigma_thresh, bx, by, bz):
+    """1 if some cell of block (bx, by, bz) has a corner voxel with density > sigma_thresh, else 0.
+
+    Samples in any other block interpolate corners that are all <= sigma_thresh (empty
+    corners read 0, and sigma_thresh >= 0), so the sigma gate would skip them: marking the
+    block empty for march_ray changes no output and no gradient.
+    """
+    size = 1 << BLOCK_SHIFT
+    # Cells b*size .. (b+1)*size-1 (at most R-2) span voxels b*size .. min((b+1)*size, R-1).
+    for x in range(bx * size, min((bx + 1) * size, links.shape[0] - 1) + 1):
+        for y in range(by * size, min((by + 1) * size, links.shape[1] - 1) + 1):
+            for z in range(bz * size, min((bz + 1) * size, links.shape[2] - 1) + 1):
+                row = links[x, y, z]
+                if row >= 0 and density[row] > sigma_thresh:
+                    return 1
+    return 0
+
+
 def add1(arr, i, v):
     """arr[i] += v. The CPU default; the CUDA target rebinds this name to an atomic add."""
     arr[i] += v
@@ -340,7 +358,7 @@ def record_max_weight(idx, weight, max_weight):
 
 # Functions compiled for a target, callees before callers.
 DEVICE_FUNCTIONS = (
-    "add1", "add2", "max1", "sh_basis", "slab", "ray_box", "cell_coord", "corners",
+    "block_active", "add1", "add2", "max1", "sh_basis", "slab", "ray_box", "cell_coord", "corners",
     "interp_density", "interp_rgb", "_axis_exit", "block_exit",
     "scatter_sample", "record_max_weight", "march_ray", "march_ray_at",
 )

@@ -47,9 +47,10 @@ class KernelBackend:
         raise NotImplementedError
 
     @staticmethod
-    def _grid_args(grid):
+    def _grid_args(grid, options):
         scale, offset = grid.scale_offset()
-        return (grid.links, grid.density, grid.sh, grid.basis_dim, grid.occupancy(), scale, offset)
+        occ = grid.active_occupancy(options.sigma_thresh)
+        return (grid.links, grid.density, grid.sh, grid.basis_dim, occ, scale, offset)
 
     @staticmethod
     def _march_args(options):
@@ -63,7 +64,7 @@ class KernelBackend:
         depth = origins.new_empty(m)
         acc = origins.new_empty(m)
         if m:
-            self._run("render_forward", (*self._grid_args(grid), origins, dirs,
+            self._run("render_forward", (*self._grid_args(grid, options), origins, dirs,
                                          *self._march_args(options), rgb, depth, acc), origins)
         return rgb, depth, acc
 
@@ -73,7 +74,7 @@ class KernelBackend:
         grad_sh = torch.zeros_like(grid.sh)
         touched = torch.zeros(grid.n_voxels, dtype=torch.uint8, device=grid.density.device)
         if origins.shape[0]:
-            self._run("render_backward", (*self._grid_args(grid), origins, dirs, *self._march_args(options),
+            self._run("render_backward", (*self._grid_args(grid, options), origins, dirs, *self._march_args(options),
                                           rgb, grad_rgb, grad_density, grad_sh, touched), origins,
                       scatter=(("density", grad_density), ("sh", grad_sh), ("touched", touched)))
         return grad_density, grad_sh, touched.bool()
@@ -81,8 +82,13 @@ class KernelBackend:
     def max_weights(self, grid, options, origins, dirs, out_max):
         """out_max (N,) = max(out_max, per-voxel largest sample weight over the rays), in place."""
         if origins.shape[0]:
-            self._run("max_weights", (*self._grid_args(grid), origins, dirs, *self._march_args(options),
+            self._run("max_weights", (*self._grid_args(grid, options), origins, dirs, *self._march_args(options),
                                       out_max), origins, scatter=(("max", out_max),))
+
+    def active_blocks(self, links, density, sigma_thresh, out):
+        """out (nbx, nby, nbz) uint8: 1 for blocks with a corner voxel of density > sigma_thresh,
+        in place (see kernels.raymarch.block_active)."""
+        self._run("active_blocks", (links, density, float(sigma_thresh), out), density)
 
     def tv_grad(self, links, data, col_lo, col_hi, scale, cell_lo, cell_hi, weight, grad):
         """grad[:, col_lo:col_hi] += weight * dTV/d data over cells [cell_lo, cell_hi) (see kernels.voxel)."""

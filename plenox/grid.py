@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from plenox.backend import backend_for
 from plenox.kernels.raymarch import BLOCK_SHIFT
 from plenox.sh import check_basis_dim
 
@@ -101,6 +102,8 @@ class SparseGrid(torch.nn.Module):
             raise ValueError(f"radius must be positive, got {self.radius.tolist()}")
         self.basis_dim = basis_dim
         self._occupancy = None
+        self._active = None          # (cache key, density-aware block occupancy)
+        self._density_epoch = 0      # bumped by writers that bypass torch (kernels)
         self._touched = torch.zeros(n_rows, dtype=torch.bool)
 
     # ----- construction -------------------------------------------------------------
@@ -167,6 +170,24 @@ class SparseGrid(torch.nn.Module):
             occ = block_occupancy(self.links.cpu().numpy())
             self._occupancy = torch.from_numpy(occ).to(self.links.device)
         return self._occupancy
+
+    def active_occupancy(self, sigma_thresh: float) -> torch.Tensor:
+        """Block occupancy counting only voxels with density > sigma_thresh, on the grid's device.
+
+        Exact for rendering and gradients (see kernels.raymarch.block_active); recomputed when
+        the density changes: torch writes bump the tensor's version, kernel writes must call
+        ``mark_density_changed``.
+        """
+        key = (self.density.device, self.density._version, self._density_epoch, float(sigma_thresh))
+        if self._active is None or self._active[0] != key:
+            occ = torch.empty(self.occupancy().shape, dtype=torch.uint8, device=self.links.device)
+            backend_for(self.density).active_blocks(self.links, self.density.detach(), sigma_thresh, occ)
+            self._active = (key, occ)
+        return self._active[1]
+
+    def mark_density_changed(self) -> None:
+        """Invalidate caches derived from the density after an in-place write outside torch."""
+        self._density_epoch += 1
 
     def mark_touched(self, mask: torch.Tensor) -> None:
         """Record voxels (bool (N,)) that received a gradient; the backward pass calls this."""
@@ -236,8 +257,8 @@ class SparseGrid(torch.nn.Module):
             raise ValueError(f"refusing to write {path}: the grid holds NaN or Inf values")
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as f:
-            np.savez(f, radius=self.radius.numpy().astype(np.float32),
-                     center=self.center.numpy().astype(np.float32), links=self.links.numpy(),
+            np.savez(f, radius=self.radius.cpu().numpy().astype(np.float32),
+                     center=self.center.cpu().numpy().astype(np.float32), links=self.links.cpu().numpy(),
                      density_data=density[:, None], sh_data=sh.astype(sh_dtype),
                      basis_type=np.array(SVOX2_BASIS_TYPE_SH))
         os.replace(tmp, path)

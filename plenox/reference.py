@@ -76,3 +76,32 @@ def render_reference(grid: SparseGrid, origins: torch.Tensor, dirs: torch.Tensor
     rgb = (weights[..., None] * color).sum(1) + trans_final[:, None] * bg
     depth = (weights * t_world).sum(1)
     return {"rgb": rgb, "depth": depth, "acc": 1.0 - trans_final}
+
+
+@torch.no_grad()
+def max_weights_reference(grid: SparseGrid, origins: torch.Tensor, dirs: torch.Tensor, step: float = 0.5,
+                          sigma_thresh: float = 1e-8, stop_thresh: float = 1e-7) -> torch.Tensor:
+    """Per-voxel largest sample weight T_i * alpha_i over the rays (N,), densely in torch."""
+    gpos, _, valid, world_step = ray_samples(grid, origins, dirs, step)
+    m, s = valid.shape
+    data = grid.density.detach()[:, None]
+    sigma = trilinear(grid.links, data, gpos.reshape(-1, 3)).reshape(m, s)
+    active = valid & (sigma > sigma_thresh)
+    sigma = torch.where(active, sigma, torch.zeros_like(sigma))
+    alpha = 1.0 - torch.exp(-sigma * world_step[:, None])
+    survive = torch.cumprod(1.0 - alpha, dim=1)
+    trans_before = torch.cat([torch.ones_like(survive[:, :1]), survive[:, :-1]], dim=1)
+    weights = trans_before * alpha * (trans_before >= stop_thresh) * active
+    out = torch.zeros(grid.n_voxels, dtype=weights.dtype)
+    res = torch.tensor(grid.resolution)
+    pos = torch.minimum(torch.clamp(gpos.reshape(-1, 3), min=0.0), (res - 1).to(gpos.dtype))
+    lo = torch.minimum(pos.floor().long(), res - 2)
+    flat_w = weights.reshape(-1)
+    keep = flat_w > 0
+    for corner in range(8):
+        offs = torch.tensor([(corner >> 2) & 1, (corner >> 1) & 1, corner & 1])
+        c = lo + offs
+        rows = grid.links[c[:, 0], c[:, 1], c[:, 2]].long()
+        sel = keep & (rows >= 0)
+        out.scatter_reduce_(0, rows[sel], flat_w[sel], reduce="amax")
+    return out

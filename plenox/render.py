@@ -32,6 +32,8 @@ class RenderOptions:
     def __post_init__(self):
         if not self.step > 0:
             raise ValueError(f"step must be positive, got {self.step}")
+        if not self.sigma_thresh >= 0:
+            raise ValueError(f"sigma_thresh must be >= 0, got {self.sigma_thresh}")
         if not 0 <= self.stop_thresh < 1:
             raise ValueError(f"stop_thresh must be in [0, 1), got {self.stop_thresh}")
         if len(self.background) != 3 or not np.isfinite(self.background).all():

@@ -42,6 +42,7 @@ def main(path: str) -> None:
     if not config.ENABLE_CUDASIM:
         sys.exit("NUMBA_ENABLE_CUDASIM=1 must be set before this script starts")
     cuda_kernels.RAY_THREADS = cuda_kernels.VOXEL_THREADS = SIM_THREADS_PER_BLOCK
+    cuda_kernels.OCCUPANCY_THREADS = (SIM_THREADS_PER_BLOCK,) * 3
     register_backend("cpu", SimulatedCudaBackend())
     np.savez(path, **all_outputs("cpu"))
 

@@ -78,3 +78,15 @@ def two_cluster_scene(n_rays, dtype=torch.float64, seed=5):
     jitter = 0.05 * torch.randn(n_rays, 3, generator=gen, dtype=dtype)
     origins = (a - 0.5 * (b - a) + jitter).contiguous()
     return grid, origins, (b - a).expand(n_rays, 3).contiguous()
+
+
+def corner_density_grid(dtype=torch.float64):
+    """A 33x30x35 grid with positive density only in one corner region: most blocks hold no
+    sample above the sigma gate, so density-aware skipping leaves them out."""
+    grid = random_grid(resolution=(33, 30, 35), seed=10, density_range=(-8.0, 4.0), fill=0.9, dtype=dtype)
+    corner = torch.zeros(grid.resolution, dtype=torch.bool)
+    corner[:14, :12, :15] = True
+    with torch.no_grad():
+        outside = grid.links[~corner & (grid.links >= 0)].long()
+        grid.density[outside] = -grid.density[outside].abs()
+    return grid

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cuda_cases import DTYPES, RAY_CASES, all_outputs, assert_outputs_match
+from cuda_cases import DTYPES, RAY_CASES, SIM_RTOL, all_outputs, assert_outputs_match
 
 SCRIPT = Path(__file__).with_name("cuda_sim_outputs.py")
 TIMEOUT_S = 300  # about 20 s on two busy cores
@@ -52,4 +52,4 @@ def test_cuda_kernels_match_cpu_kernels(outputs, case):
     simulated, cpu = outputs
     expected = _case(cpu, case)
     assert expected, f"no outputs for case {case}"
-    assert_outputs_match(_case(simulated, case), expected, case)
+    assert_outputs_match(_case(simulated, case), expected, case, SIM_RTOL)

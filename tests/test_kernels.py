@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from gridutil import (random_grid, rays_at_box, rays_grazing_unit_box, rays_inside_box, rays_missing_box,
-                      two_cluster_scene)
+from gridutil import (corner_density_grid, random_grid, rays_at_box, rays_grazing_unit_box, rays_inside_box,
+                      rays_missing_box, two_cluster_scene)
 from plenox.grid import SparseGrid
 from plenox.reference import render_reference
 from plenox.render import RenderOptions, render_rays
@@ -113,3 +113,26 @@ def test_touched_voxels_are_recorded():
     assert touched.any()
     assert torch.equal(touched, (grid.density.grad != 0) | (grid.sh.grad != 0).any(dim=1) | touched)
     assert not grid.take_touched().any()
+
+
+def test_density_aware_skipping_is_exact_and_tracks_updates():
+    grid = corner_density_grid()
+    assert 0 < grid.active_occupancy(1e-8).sum() < grid.occupancy().sum() / 2
+    origins, dirs = rays_at_box(grid, 60, seed=10)
+    compare(grid, origins, dirs)
+    with torch.no_grad():  # a torch write invalidates the cached occupancy
+        grid.density.add_(3.0)
+    compare(grid, origins, dirs)
+    from plenox.optim import SparseRMSProp  # a kernel write (optimiser) too
+    opt = SparseRMSProp(grid)
+    render_rays(grid, origins, dirs)["rgb"].sum().backward()
+    opt.step(lr_density=5.0, lr_sh=0.0)
+    compare(grid, origins, dirs)
+
+
+def test_all_gated_grid_renders_background():
+    grid = random_grid(seed=11, density_range=(-3.0, -1.0))
+    assert grid.active_occupancy(1e-8).sum() == 0
+    origins, dirs = rays_at_box(grid, 10, seed=11)
+    out = render_rays(grid, origins, dirs, RenderOptions(background=(0.1, 0.2, 0.3)))
+    assert torch.allclose(out["rgb"], torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64).expand(10, 3))

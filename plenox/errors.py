@@ -1,0 +1,9 @@
+"""The errors a user can fix: the CLI prints their one-line message and exits with code 2."""
+
+from plenox.backend import DeviceError
+from plenox.config import ConfigError
+from plenox.data import SceneError
+from plenox.grid import GridFileError
+from plenox.runs import RunError
+
+USER_ERRORS = (SceneError, ConfigError, RunError, GridFileError, DeviceError)

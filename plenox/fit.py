@@ -1,0 +1,250 @@
+"""The Plenoxels optimiser: random ray batches, sparse RMSProp, TV, coarse-to-fine with pruning.
+
+``Trainer(scene, config, run)`` owns the grid, its optimiser and the training state;
+``Trainer.train(minutes)`` runs until the step budget or the wall-clock budget is spent,
+writing a JSONL log and atomic checkpoints to the run folder (``plenox.runs.RunDir``);
+``Trainer.resume`` continues from the last checkpoint exactly (the ray sampler's RNG state
+is part of it).
+"""
+
+import math
+import time
+
+import numpy as np
+import torch
+from scipy import ndimage
+from tqdm import tqdm
+
+from plenox.config import FitConfig
+from plenox.data import Scene
+from plenox.grid import SparseGrid
+from plenox.optim import SparseRMSProp
+from plenox.regularize import add_cauchy_sparsity_grad, add_tv_grad, random_cell_range
+from plenox.evaluate import view_rays
+from plenox.metrics import psnr
+from plenox.render import RenderOptions, max_weights, render_image, render_rays
+from plenox.runs import RunDir
+
+
+def log_linear_lr(step: int, lr_init: float, lr_final: float, decay_steps: int,
+                  delay_steps: int = 0, delay_mult: float = 1.0) -> float:
+    """svox2's schedule: log-linear from lr_init to lr_final over decay_steps, scaled during
+    the first delay_steps by a factor rising from delay_mult to 1 along a quarter sine."""
+    if delay_steps > 0:
+        ramp = math.sin(0.5 * math.pi * min(max(step / delay_steps, 0.0), 1.0))
+        delay = delay_mult + (1.0 - delay_mult) * ramp
+    else:
+        delay = 1.0
+    t = min(max(step / decay_steps, 0.0), 1.0)
+    return delay * math.exp(math.log(lr_init) * (1.0 - t) + math.log(lr_final) * t)
+
+
+def scene_background(scene: Scene, config: FitConfig) -> tuple[float, float, float]:
+    """The background colour the renderer composites on: config, else scene, else black."""
+    if config.background is not None:
+        return tuple(float(c) for c in config.background)
+    return tuple(scene.background) if scene.background is not None else (0.0, 0.0, 0.0)
+
+
+def render_options(scene: Scene, config: FitConfig) -> RenderOptions:
+    return RenderOptions(step=config.step_size, sigma_thresh=config.sigma_thresh,
+                         stop_thresh=config.stop_thresh, background=scene_background(scene, config))
+
+
+def initial_grid(scene: Scene, config: FitConfig, device: torch.device) -> SparseGrid:
+    """Dense grid at the first resolution over the scene box, svox2's initial values."""
+    return SparseGrid.create(config.resolutions[0], center=scene.center, radius=scene.radius,
+                             basis_dim=config.basis_dim, density_init=config.init_density,
+                             sh_init=config.init_sh).to(device)
+
+
+def strided_rays(scene: Scene, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training rays through every ``stride``-th pixel per axis (for the pruning pass)."""
+    origins, dirs, _ = scene.split_rays("train")
+    cams = scene.splits["train"].cameras
+    shape = (len(cams), cams.height, cams.width, 3)
+    pick = (slice(None), slice(stride // 2, None, stride), slice(stride // 2, None, stride))
+    return (origins.reshape(shape)[pick].reshape(-1, 3).contiguous(),
+            dirs.reshape(shape)[pick].reshape(-1, 3).contiguous())
+
+
+class Trainer:
+    """Fits a SparseGrid to a scene's training split under a FitConfig."""
+
+    def __init__(self, scene: Scene, config: FitConfig, run: RunDir, device: torch.device = torch.device("cpu")):
+        self.scene = scene
+        self.config = config
+        self.run = run
+        self.device = device
+        self.options = render_options(scene, config)
+        origins, dirs, rgb = scene.split_rays("train")
+        self.origins, self.dirs, self.rgb = (t.to(device).contiguous() for t in (origins, dirs, rgb))
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.grid = initial_grid(scene, config, device)
+        self.optimizer = SparseRMSProp(self.grid, config.rms_beta, config.rms_eps)
+        self.step = 0
+        self.elapsed = 0.0   # training seconds, summed over resumed sessions
+        self.upsamples = 0   # upsamples done so far (index into config.resolutions)
+        self.budget = None   # training-seconds budget of the current train() call, if any
+
+    # ----- one step -----------------------------------------------------------------
+    def schedule_step(self) -> float:
+        """Where the schedules stand, in steps of config.steps.
+
+        With a time budget the schedules (learning rates, upsamples) run on the larger of the
+        step fraction and the time fraction, so a short budget compresses the whole schedule
+        instead of cutting it off with undecayed learning rates."""
+        fraction = self.step / self.config.steps
+        if self.budget:
+            fraction = max(fraction, self.elapsed / self.budget)
+        return fraction * self.config.steps
+
+    def lr(self) -> tuple[float, float]:
+        c = self.config
+        at = self.schedule_step()
+        lr_d = log_linear_lr(at, c.lr_density, c.lr_density_final, c.lr_decay_steps,
+                             c.lr_density_delay_steps, c.lr_density_delay_mult)
+        lr_s = log_linear_lr(at, c.lr_sh, c.lr_sh_final, c.lr_decay_steps)
+        return lr_d, lr_s
+
+    def tv_active(self) -> bool:
+        return self.config.tv_after_upsample or self.upsamples == 0
+
+    def upsample_due(self) -> bool:
+        steps = self.config.upsample_steps
+        return self.upsamples < len(steps) and self.schedule_step() >= steps[self.upsamples]
+
+    def train_step(self) -> float:
+        """One batch: render, MSE, backward, regularisers, RMSProp. Returns the batch MSE."""
+        c = self.config
+        idx = torch.randint(0, self.origins.shape[0], (c.batch_size,), generator=self.generator).to(self.device)
+        out = render_rays(self.grid, self.origins[idx], self.dirs[idx], self.options)
+        mse = torch.mean((out["rgb"] - self.rgb[idx]) ** 2)
+        mse.backward()
+        if self.tv_active() and (c.lambda_tv > 0 or c.lambda_tv_sh > 0):
+            cells = random_cell_range(self.grid, c.tv_fraction, self.generator)
+            add_tv_grad(self.grid, cells, c.lambda_tv, c.lambda_tv_sh)
+        if c.lambda_sparsity > 0:
+            rows = self.grid._touched.nonzero().view(-1)
+            add_cauchy_sparsity_grad(self.grid, rows, c.lambda_sparsity)
+        self.optimizer.step(*self.lr())
+        self.step += 1
+        if self.upsample_due():
+            self.upsample()
+        return mse.item()
+
+    # ----- coarse to fine -------------------------------------------------------------
+    @torch.no_grad()
+    def keep_mask(self) -> np.ndarray:
+        """bool (Rx, Ry, Rz) of voxels to keep at an upsample, by the configured rule."""
+        c = self.config
+        links = self.grid.links.cpu().numpy()
+        if c.prune == "none":
+            return links >= 0
+        if c.prune == "density":
+            value = self.grid.density.detach()
+            thresh = c.density_thresh
+        else:
+            origins, dirs = strided_rays(self.scene, c.prune_ray_stride)
+            value = max_weights(self.grid, origins.to(self.device), dirs.to(self.device), self.options)
+            thresh = c.weight_thresh / self.grid.resolution[2]
+        keep = np.zeros(links.shape, dtype=bool)
+        keep[links >= 0] = (value >= thresh).cpu().numpy()
+        if c.prune_dilate > 0:
+            keep = ndimage.binary_dilation(keep, structure=np.ones((3, 3, 3), bool), iterations=c.prune_dilate)
+        return keep
+
+    @torch.no_grad()
+    def upsample(self) -> None:
+        """Resample to the next resolution, allocating only voxels inside the kept region."""
+        keep = self.keep_mask()
+        self.upsamples += 1
+        new_res = tuple(self.config.resolutions[self.upsamples])
+        # A new voxel is kept when the old voxel containing its centre was.
+        axes = [np.minimum(((np.arange(n) + 0.5) * o / n).astype(int), o - 1)
+                for n, o in zip(new_res, keep.shape)]
+        new_keep = keep[np.ix_(*axes)]
+        # Module.to moves in place: the old grid is dropped right after.
+        self.grid = self.grid.to("cpu").resample(new_res, keep=new_keep).to(self.device)
+        self.optimizer = SparseRMSProp(self.grid, self.config.rms_beta, self.config.rms_eps)
+
+    # ----- the loop --------------------------------------------------------------------
+    def train(self, minutes: float | None = None, progress: bool = True) -> dict:
+        """Train until config.steps or ``minutes`` of (total) training time; checkpoint at the end.
+
+        Ctrl-C stops after the current step and still writes the checkpoint. Returns the
+        last log record.
+        """
+        c = self.config
+        budget = None if minutes is None else minutes * 60.0
+        self.budget = budget
+        bar = tqdm(total=c.steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True)
+        record = {}
+        window_rays, window_time, window_mse = 0, 0.0, []
+        last_ckpt = time.perf_counter()
+        next_eval = self.elapsed + c.eval_every_s
+        try:
+            while self.step < c.steps and (budget is None or self.elapsed < budget):
+                start = time.perf_counter()
+                window_mse.append(self.train_step())
+                took = time.perf_counter() - start
+                self.elapsed += took
+                window_rays += c.batch_size
+                window_time += took
+                bar.update(1)
+                if self.step % c.log_every == 0 or self.step == c.steps:
+                    record = self.log_record(window_mse, window_rays / max(window_time, 1e-9))
+                    self.run.append_log(record)
+                    bar.set_postfix(psnr=f"{record['psnr']:.2f}", rays_s=f"{record['rays_per_s']:.0f}",
+                                    voxels=record["voxels"])
+                    window_rays, window_time, window_mse = 0, 0.0, []
+                if c.eval_every_s > 0 and self.elapsed >= next_eval:
+                    self.run.append_log(self.heldout_record())
+                    next_eval = self.elapsed + c.eval_every_s
+                if time.perf_counter() - last_ckpt > c.checkpoint_every_s:
+                    self.save_checkpoint()
+                    last_ckpt = time.perf_counter()
+        finally:
+            bar.close()
+            self.save_checkpoint()
+        return record
+
+    @torch.no_grad()
+    def heldout_record(self) -> dict:
+        """Mean PSNR of the first eval_every_views views of the eval split (not training time)."""
+        split = self.config.eval_split
+        views = min(self.config.eval_every_views, len(self.scene.splits[split]))
+        values = []
+        for i in range(views):
+            origins, dirs = view_rays(self.scene, split, i)
+            rgb = render_image(self.grid, origins, dirs, self.options)["rgb"].cpu()
+            values.append(psnr(rgb, self.scene.splits[split].images[i]))
+        return {"step": self.step, "time": round(self.elapsed, 3), "heldout_psnr": float(np.mean(values)),
+                "heldout_views": views, "voxels": self.grid.n_voxels}
+
+    def log_record(self, mses: list, rays_per_s: float) -> dict:
+        mse = float(np.mean(mses)) if mses else float("nan")
+        lr_d, lr_s = self.lr()
+        return {"step": self.step, "time": round(self.elapsed, 3), "loss": mse,
+                "psnr": -10.0 * math.log10(max(mse, 1e-12)), "rays_per_s": rays_per_s,
+                "voxels": self.grid.n_voxels, "resolution": list(self.grid.resolution),
+                "lr_density": lr_d, "lr_sh": lr_s}
+
+    # ----- checkpoints -------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        """Grid (float32 SH, exact) and training state, each written atomically."""
+        self.run.save_grid(self.grid, exact=True)
+        self.run.save_state({"step": self.step, "elapsed": self.elapsed, "upsamples": self.upsamples,
+                             "generator": self.generator.get_state(),
+                             "optimizer": self.optimizer.state_dict()})
+
+    def resume(self) -> None:
+        """Continue from the run folder's checkpoint (grid, optimiser, step, RNG, time)."""
+        state = self.run.load_state()
+        self.grid = self.run.load_grid().to(self.device)
+        self.optimizer = SparseRMSProp(self.grid, self.config.rms_beta, self.config.rms_eps)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.step = int(state["step"])
+        self.upsamples = int(state["upsamples"])
+        self.elapsed = float(state["elapsed"])

@@ -1,0 +1,114 @@
+"""The run folder that ``plenox fit`` writes and render/eval/export read.
+
+Layout of DIR:
+  config.json        the resolved FitConfig
+  scene.json         how to reload the scene (path, format, downscale, background)
+  grid.npz           the checkpointed grid (svox2 keys; float32 SH so resume is exact)
+  state.pt           training state: step, training seconds, RNG, optimiser
+  log.jsonl          one JSON record per log interval
+  renders/<split>/   rendered images; eval/metrics.json  evaluation
+Every file is written to a temporary name and renamed, so a crash leaves the previous
+version intact. A folder counts as a run when it holds config.json.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from plenox.grid import SparseGrid
+
+
+class RunError(ValueError):
+    """A run folder is missing, incomplete or of the wrong kind (the message names it)."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+class RunDir:
+    """Paths and atomic readers/writers of one run folder."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    config_file = property(lambda self: self.path / "config.json")
+    scene_file = property(lambda self: self.path / "scene.json")
+    grid_file = property(lambda self: self.path / "grid.npz")
+    state_file = property(lambda self: self.path / "state.pt")
+    log_file = property(lambda self: self.path / "log.jsonl")
+
+    def renders(self, split: str) -> Path:
+        return self.path / "renders" / split
+
+    def eval_dir(self) -> Path:
+        return self.path / "eval"
+
+    def exists(self) -> bool:
+        return self.config_file.exists()
+
+    def create(self, config: dict, scene_info: dict, force: bool = False) -> None:
+        """Start a new run: refuse to clobber an existing one unless ``force``."""
+        if self.exists() and not force:
+            raise RunError(f"{self.path}: already holds a run (use --resume to continue it or --force to replace it)")
+        if self.path.exists() and not self.path.is_dir():
+            raise RunError(f"{self.path}: exists and is not a folder")
+        self.path.mkdir(parents=True, exist_ok=True)
+        for stale in (self.grid_file, self.state_file, self.log_file):
+            stale.unlink(missing_ok=True)
+        atomic_write_json(self.config_file, config)
+        atomic_write_json(self.scene_file, scene_info)
+
+    def read_json(self, path: Path) -> dict:
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise RunError(f"{path}: missing (is {self.path} a plenox run folder?)") from None
+        except json.JSONDecodeError as err:
+            raise RunError(f"{path}: malformed JSON ({err.msg})") from None
+
+    def config(self) -> dict:
+        return self.read_json(self.config_file)
+
+    def scene_info(self) -> dict:
+        return self.read_json(self.scene_file)
+
+    def save_grid(self, grid: SparseGrid, exact: bool = True) -> None:
+        grid.save(self.grid_file, sh_dtype=np.float32 if exact else np.float16)
+
+    def load_grid(self) -> SparseGrid:
+        if not self.grid_file.exists():
+            raise RunError(f"{self.grid_file}: missing (the run has no checkpoint yet)")
+        return SparseGrid.load(self.grid_file)
+
+    def save_state(self, state: dict) -> None:
+        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.state_file)
+
+    def load_state(self) -> dict:
+        if not self.state_file.exists():
+            raise RunError(f"{self.state_file}: missing (nothing to resume)")
+        return torch.load(self.state_file, weights_only=False)
+
+    def append_log(self, record: dict) -> None:
+        with open(self.log_file, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def read_log(self) -> list[dict]:
+        if not self.log_file.exists():
+            return []
+        return [json.loads(line) for line in self.log_file.read_text().splitlines() if line.strip()]

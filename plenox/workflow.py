@@ -1,0 +1,170 @@
+"""What the ``plenox`` commands do, as plain Python functions (the CLI only parses and prints).
+
+fit_run     fit a scene into a run folder (new or resumed), then evaluate it
+eval_run    evaluate a run folder's grid on a split -> DIR/eval/metrics.json
+render_run  render a split's views or an orbit video (and depth maps) from a run folder
+"""
+
+import math
+import time
+from pathlib import Path
+
+import imageio.v2 as iio2
+import numpy as np
+import torch
+
+from plenox.backend import resolve_device
+from plenox.cameras import Cameras
+from plenox.config import FitConfig, load_config
+from plenox.data import Scene, builtin_scene, load_scene
+from plenox.evaluate import evaluate, to_uint8, view_rays, write_png
+from plenox.fit import Trainer, render_options
+from plenox.render import render_image
+from plenox.runs import RunDir, RunError
+
+BUILTIN = "builtin"
+
+
+def open_scene(source: str | None, downscale: int = 1) -> Scene:
+    """The built-in scene for None/'builtin', else the scene folder at ``source``."""
+    if source in (None, BUILTIN):
+        return builtin_scene()
+    return load_scene(source, downscale=downscale)
+
+
+def default_config_name(scene: Scene) -> str:
+    return {"builtin": "builtin", "blender": "synthetic", "llff": "llff"}.get(scene.format, "custom")
+
+
+def fit_run(source: str | None, out: str, config: str | None = None, overrides=(), minutes: float | None = None,
+            resume: bool = False, force: bool = False, device: str = "auto", progress: bool = True) -> dict:
+    """Fit ``source`` into the run folder ``out``; evaluate at the end. Returns the metrics."""
+    run = RunDir(out)
+    dev = resolve_device(device)
+    if resume:
+        if not run.exists():
+            raise RunError(f"{run.path}: no run to resume")
+        cfg = FitConfig(**run.config())
+        info = run.scene_info()
+        scene = open_scene(info["source"], info["downscale"])
+        trainer = Trainer(scene, cfg, run, dev)
+        trainer.resume()
+    else:
+        if run.exists() and not force:
+            raise RunError(f"{run.path}: already holds a run (use --resume to continue it or --force to replace it)")
+        probe_cfg = load_config(config or "synthetic", overrides)  # validate before loading data
+        scene = open_scene(source, probe_cfg.downscale)
+        cfg = load_config(config or default_config_name(scene), overrides)
+        source_text = BUILTIN if source in (None, BUILTIN) else str(Path(source).resolve())
+        run.create(cfg.to_dict(), {"source": source_text, "format": scene.format, "name": scene.name,
+                                   "downscale": cfg.downscale}, force=force)
+        trainer = Trainer(scene, cfg, run, dev)
+    try:
+        trainer.train(minutes=minutes, progress=progress)
+    except KeyboardInterrupt:
+        return {"interrupted": True, "step": trainer.step}
+    return evaluate_grid(run, scene, cfg, trainer.grid, cfg.eval_split, cfg.eval_views, trainer.elapsed)
+
+
+def evaluate_grid(run: RunDir, scene: Scene, cfg: FitConfig, grid, split: str, views: int,
+                  train_seconds: float) -> dict:
+    options = render_options(scene, cfg)
+    protocol = {"background": list(options.background), "model": "plenoxels",
+                "grid_resolution": list(grid.resolution), "voxels": grid.n_voxels,
+                "training_seconds": train_seconds, "device": str(grid.density.device),
+                "threads": torch.get_num_threads()}
+    return evaluate(lambda o, d: render_image(grid, o, d, options), scene, split, run.eval_dir(), protocol, views)
+
+
+def load_run(path: str):
+    """(run, config, scene, grid) of an existing run folder."""
+    run = RunDir(path)
+    if not run.path.is_dir():
+        raise RunError(f"{run.path}: no such run folder")
+    cfg = FitConfig(**run.config())
+    info = run.scene_info()
+    scene = open_scene(info["source"], info["downscale"])
+    return run, cfg, scene, run.load_grid()
+
+
+def eval_run(path: str, split: str = "test", views: int = 0) -> dict:
+    run, cfg, scene, grid = load_run(path)
+    if split not in scene.splits:
+        raise RunError(f"{run.path}: the scene has no {split!r} split (has {', '.join(sorted(scene.splits))})")
+    log = run.read_log()
+    return evaluate_grid(run, scene, cfg, grid, split, views, log[-1]["time"] if log else 0.0)
+
+
+def orbit_cameras(scene: Scene, frames: int) -> Cameras:
+    """A circle of cameras around the box centre at the training cameras' mean distance and height."""
+    train = scene.splits["train"].cameras
+    center = torch.tensor(scene.center, dtype=torch.float32)
+    positions = train.c2w[:, :3, 3] - center
+    radius_xy = positions[:, :2].norm(dim=1).mean()
+    height = positions[:, 2].mean()
+    c2w = []
+    for k in range(frames):
+        a = 2 * math.pi * k / frames
+        eye = center + torch.tensor([radius_xy * math.cos(a), radius_xy * math.sin(a), height])
+        back = (eye - center) / (eye - center).norm()          # camera z points away from the target
+        right = torch.linalg.cross(torch.tensor([0.0, 0.0, 1.0]), back)
+        right = right / right.norm()
+        up = torch.linalg.cross(back, right)
+        m = torch.eye(4)
+        m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = right, up, back, eye
+        c2w.append(m)
+    n = frames
+    return Cameras(torch.stack(c2w), train.fx[:1].repeat(n), train.fy[:1].repeat(n), train.cx[:1].repeat(n),
+                   train.cy[:1].repeat(n), train.width, train.height)
+
+
+def render_run(path: str, split: str = "test", orbit_frames: int = 0, video: str | None = None,
+               depth: bool = False, views: int = 0) -> dict:
+    """Render a split's views (or an orbit of ``orbit_frames``) to DIR/renders/<split or orbit>/,
+    optionally depth maps and an mp4. Returns frames, seconds per frame and fps."""
+    run, cfg, scene, grid = load_run(path)
+    options = render_options(scene, cfg)
+    if orbit_frames > 0:
+        if scene.ndc:
+            raise RunError(f"{run.path}: orbit paths are for object scenes, not forward-facing NDC scenes")
+        scene = Scene(scene.name, scene.format, {**scene.splits, "orbit": _orbit_split(scene, orbit_frames)},
+                      scene.background, scene.center, scene.radius, scene.near, scene.far, scene.ndc, scene.ndc_focal)
+        split = "orbit"
+    if split not in scene.splits:
+        raise RunError(f"{run.path}: the scene has no {split!r} split")
+    out_dir = run.renders(split)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    count = len(scene.splits[split]) if views <= 0 else min(views, len(scene.splits[split]))
+    frames, seconds = [], []
+    for i in range(count):
+        origins, dirs = view_rays(scene, split, i)
+        start = time.perf_counter()
+        out = render_image(grid, origins, dirs, options)
+        seconds.append(time.perf_counter() - start)
+        name = scene.splits[split].names[i]
+        frames.append(to_uint8(out["rgb"]))
+        write_png(out_dir / f"{name}.png", frames[-1])
+        if depth:
+            write_depth(out_dir / f"{name}_depth.png", out["depth"], out["acc"])
+    if video:
+        iio2.mimwrite(video, frames, fps=30, macro_block_size=1)
+    total = float(np.sum(seconds))
+    return {"frames": count, "folder": str(out_dir), "video": video, "seconds_per_frame": total / max(count, 1),
+            "fps": count / total if total else float("inf")}
+
+
+def _orbit_split(scene: Scene, frames: int):
+    from plenox.data import Split
+    cams = orbit_cameras(scene, frames)
+    blank = torch.zeros(frames, cams.height, cams.width, 3)
+    return Split(blank, cams, [f"orbit_{k:04d}" for k in range(frames)])
+
+
+def write_depth(path: Path, depth: torch.Tensor, acc: torch.Tensor) -> None:
+    """16-bit PNG of expected depth (world units scaled to the frame's max) and a colourised preview."""
+    d = (depth / acc.clamp(min=1e-6)).where(acc > 0.5, torch.zeros_like(depth)).cpu().numpy()
+    top = float(d.max()) or 1.0
+    write_png(path, (d / top * 65535).astype(np.uint16))
+    import matplotlib
+    preview = matplotlib.colormaps["turbo"](d / top)[..., :3]
+    write_png(path.with_name(path.stem + "_preview.png"), (preview * 255).astype(np.uint8))
