@@ -322,9 +322,12 @@ def march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, di
         g_r = grad_rgb[r, 0]
         g_g = grad_rgb[r, 1]
         g_b = grad_rgb[r, 2]
+    # "* 1.0" widens float32 rays to float64 (numba's float() would not): in float32 the unit
+    # direction depends on how each compiler fuses multiply-adds, which moved the samples of
+    # a long ray enough to change its gradients by 1e-5 between the CPU and the GPU.
     return march_ray(links, density, sh, n_basis, occ, scale, offset,
-                     origins[r, 0], origins[r, 1], origins[r, 2], dirs[r, 0], dirs[r, 1], dirs[r, 2],
-                     step, sigma_thresh, stop_thresh, background[0], background[1], background[2],
+                     origins[r, 0] * 1.0, origins[r, 1] * 1.0, origins[r, 2] * 1.0,
+                     dirs[r, 0] * 1.0, dirs[r, 1] * 1.0, dirs[r, 2] * 1.0, step, sigma_thresh, stop_thresh, background[0], background[1], background[2],
                      basis, idx, wts, mode, out_r, out_g, out_b, g_r, g_g, g_b,
                      grad_density, grad_sh, touched)
 
