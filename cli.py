@@ -5,6 +5,7 @@ data, bad config, bad run folder, unusable device) print one line and exit with 
 """
 
 import argparse
+import json
 import sys
 
 from plenox import __version__
@@ -41,7 +42,59 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("run", help="run folder written by plenox fit")
     ev.add_argument("--split", default="test", choices=["train", "val", "test"])
     ev.add_argument("--views", type=int, default=0, help="evaluate only the first N views (default: all)")
+    add_prune(sub)
+    add_export(sub)
+    add_import(sub)
+    info = sub.add_parser("info", help="what a run folder holds: grid size, training, evaluation")
+    info.add_argument("run", help="run folder")
+    info.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return parser
+
+
+def add_prune(sub) -> None:
+    prune = sub.add_parser("prune", help="drop voxels no training ray sees; write a smaller run")
+    prune.add_argument("run", help="run folder written by plenox fit")
+    rule = prune.add_mutually_exclusive_group()
+    rule.add_argument("--weight-thresh", type=float, default=None, metavar="W",
+                      help="keep voxels whose max rendered weight is >= W (default 0.256 / Rz)")
+    rule.add_argument("--density-thresh", type=float, default=None, metavar="S",
+                      help="keep voxels whose raw density is >= S instead")
+    prune.add_argument("--dilate", type=int, default=None, metavar="K",
+                       help="grow the kept set by K voxels (default 1)")
+    prune.add_argument("--ray-stride", type=int, default=1, metavar="K",
+                       help="weight rule: use every K-th training pixel per axis (default 1: all)")
+    prune.add_argument("--views", type=int, default=None, help="test views to evaluate (default: the fit's)")
+    where = prune.add_mutually_exclusive_group()
+    where.add_argument("--out", default=None, help="new run folder (default: DIR_pruned)")
+    where.add_argument("--in-place", action="store_true", help="replace the run's own grid")
+    prune.add_argument("--force", action="store_true", help="replace an existing run in --out")
+
+
+def add_export(sub) -> None:
+    export = sub.add_parser("export", help="write a run as svox2 ckpt.npz, PLY points, a mesh, a video, depth maps")
+    export.add_argument("run", help="run folder")
+    export.add_argument("--format", required=True, metavar="FORMAT", help="svox2, ply, mesh, video or depth")
+    export.add_argument("--out", default=None, help="output file (folder for depth); default DIR/export/...")
+    export.add_argument("--density-thresh", type=float, default=None, metavar="S",
+                        help="ply: least density of a point; mesh: iso level (default 10)")
+    export.add_argument("--resolution", type=int, default=None, help="mesh: samples along the longest axis")
+    export.add_argument("--frames", type=int, default=None, help="video: orbit frames (120); depth: render an orbit")
+    export.add_argument("--split", default="test", choices=["train", "val", "test"], help="depth: views to render")
+    export.add_argument("--views", type=int, default=0, help="depth: only the first N views")
+    export.add_argument("--scene-scale", type=float, default=1.0,
+                        help="svox2: world scale of the file (2/3 for svox2's Blender fits)")
+
+
+def add_import(sub) -> None:
+    imp = sub.add_parser("import", help="make a run folder from an svox2 ckpt.npz and its scene")
+    imp.add_argument("checkpoint", help="svox2 ckpt.npz (or a grid.npz)")
+    imp.add_argument("data", nargs="?", default=None, help="the scene it was fitted to; omit for the built-in scene")
+    imp.add_argument("--out", required=True, help="run folder to create")
+    imp.add_argument("--config", default=None, help="config whose render settings to use (default: the scene's)")
+    imp.add_argument("--scene-scale", type=float, default=1.0,
+                     help="world scale of the file (2/3 for svox2's Blender fits)")
+    imp.add_argument("--force", action="store_true", help="replace an existing run in --out")
+    imp.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. step_size=0.25")
 
 
 def split_overrides(args: argparse.Namespace) -> None:
@@ -68,7 +121,43 @@ def run_command(args: argparse.Namespace) -> int:
         summary = workflow.render_run(args.run, args.split, args.orbit, args.video, args.depth, args.views)
         print(f"rendered {summary['frames']} frames to {summary['folder']} at {summary['fps']:.1f} fps"
               + (f"; video {summary['video']}" if summary["video"] else ""))
+    elif args.command in ("prune", "export", "import", "info"):
+        return run_export_command(args)
     return 0
+
+
+def run_export_command(args: argparse.Namespace) -> int:
+    from plenox import export, info, prune
+
+    if args.command == "prune":
+        print_prune(prune.prune_run(args.run, args.out, args.weight_thresh, args.density_thresh, args.dilate,
+                                    args.ray_stride, args.views, args.in_place, args.force))
+    elif args.command == "export":
+        result = export.export_run(args.run, args.format, args.out, args.density_thresh, args.resolution, args.frames,
+                                   args.split, args.views, args.scene_scale)
+        counts = ", ".join(f"{k} {v:,}" for k, v in result.items() if k not in ("format", "path", "seconds", "fps"))
+        print(f"wrote {result['format']} {result['path']} ({counts}) in {result['seconds']:.1f} s")
+    elif args.command == "import":
+        split_overrides(args)
+        record = export.import_run(args.checkpoint, args.data, args.out, args.config, args.overrides,
+                                   args.scene_scale, args.force)
+        print(f"imported {record['checkpoint']} ({'x'.join(map(str, record['resolution']))}, "
+              f"{record['voxels']:,} voxels) as the run {record['out']}")
+    else:
+        summary = info.run_info(args.run)
+        print(json.dumps(summary) if args.json else "\n".join(info.format_info(summary)))
+    return 0
+
+
+def print_prune(report: dict) -> None:
+    b, a = report["before"], report["after"]
+    print(f"pruned by {report['rule']} >= {report['threshold']:.4g} (dilate {report['dilate']}) "
+          f"in {report['prune_seconds']:.1f} s")
+    print(f"voxels {b['voxels']:,} -> {a['voxels']:,} ({100 * a['voxels'] / max(b['voxels'], 1):.1f}%), "
+          f"memory {b['memory_bytes'] / 1e6:.1f} -> {a['memory_bytes'] / 1e6:.1f} MB, "
+          f"grid.npz {b['file_bytes'] / 1e6:.1f} -> {a['file_bytes'] / 1e6:.1f} MB")
+    print(f"{report['split']} PSNR ({report['views']} views) {b['psnr']:.3f} -> {a['psnr']:.3f} dB "
+          f"({a['psnr'] - b['psnr']:+.3f}); run written to {report['out']}")
 
 
 def print_metrics(metrics: dict, folder: str) -> None:
@@ -79,12 +168,12 @@ def print_metrics(metrics: dict, folder: str) -> None:
 
 
 def parse(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
-    """Parse argv; key=value words anywhere after ``fit`` are config overrides (argparse alone
-    only takes them before the options)."""
+    """Parse argv; key=value words anywhere after a command that takes overrides (fit, import)
+    are config overrides (argparse alone only takes them before the options)."""
     args, extra = parser.parse_known_args(argv)
     overrides = [word for word in extra if "=" in word and not word.startswith("-")]
     unknown = [word for word in extra if word not in overrides]
-    if unknown or (overrides and args.command != "fit"):
+    if unknown or (overrides and not hasattr(args, "overrides")):
         parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
     if overrides:
         args.overrides.extend(overrides)

@@ -3,7 +3,9 @@
 from plenox.backend import DeviceError
 from plenox.config import ConfigError
 from plenox.data import SceneError
+from plenox.export import ExportError
 from plenox.grid import GridFileError
+from plenox.prune import PruneError
 from plenox.runs import RunError
 
-USER_ERRORS = (SceneError, ConfigError, RunError, GridFileError, DeviceError)
+USER_ERRORS = (SceneError, ConfigError, RunError, GridFileError, DeviceError, PruneError, ExportError)

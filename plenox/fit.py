@@ -12,12 +12,11 @@ import time
 
 import numpy as np
 import torch
-from scipy import ndimage
 from tqdm import tqdm
 
 from plenox.config import FitConfig
 from plenox.data import Scene
-from plenox.grid import SparseGrid
+from plenox.grid import SparseGrid, dilate_mask
 from plenox.optim import SparseRMSProp
 from plenox.regularize import add_cauchy_sparsity_grad, add_tv_grad, random_cell_range
 from plenox.evaluate import view_rays
@@ -138,21 +137,15 @@ class Trainer:
     def keep_mask(self) -> np.ndarray:
         """bool (Rx, Ry, Rz) of voxels to keep at an upsample, by the configured rule."""
         c = self.config
-        links = self.grid.links.cpu().numpy()
         if c.prune == "none":
-            return links >= 0
+            return self.grid.links.cpu().numpy() >= 0
         if c.prune == "density":
-            value = self.grid.density.detach()
-            thresh = c.density_thresh
+            keep = self.grid.density.detach() >= c.density_thresh
         else:
             origins, dirs = strided_rays(self.scene, c.prune_ray_stride)
-            value = max_weights(self.grid, origins.to(self.device), dirs.to(self.device), self.options)
-            thresh = c.weight_thresh / self.grid.resolution[2]
-        keep = np.zeros(links.shape, dtype=bool)
-        keep[links >= 0] = (value >= thresh).cpu().numpy()
-        if c.prune_dilate > 0:
-            keep = ndimage.binary_dilation(keep, structure=np.ones((3, 3, 3), bool), iterations=c.prune_dilate)
-        return keep
+            weights = max_weights(self.grid, origins.to(self.device), dirs.to(self.device), self.options)
+            keep = weights >= c.weight_thresh / self.grid.resolution[2]
+        return dilate_mask(self.grid.voxel_mask(keep), c.prune_dilate)
 
     @torch.no_grad()
     def upsample(self) -> None:

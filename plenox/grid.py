@@ -50,6 +50,13 @@ def links_from_mask(mask: np.ndarray) -> np.ndarray:
     return links
 
 
+def dilate_mask(mask: np.ndarray, steps: int) -> np.ndarray:
+    """Grow a bool voxel mask by ``steps`` steps of the 26-neighbourhood (svox2's pruning dilation)."""
+    if steps <= 0:
+        return mask
+    return ndimage.binary_dilation(mask, structure=np.ones((3, 3, 3), bool), iterations=steps)
+
+
 def block_occupancy(links: np.ndarray) -> np.ndarray:
     """Block occupancy for empty-space skipping, uint8 (nbx, nby, nbz).
 
@@ -140,6 +147,11 @@ class SparseGrid(torch.nn.Module):
     def n_voxels(self) -> int:
         return int(self.density.shape[0])
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes the grid's arrays (links, density, sh) take in memory."""
+        return sum(t.numel() * t.element_size() for t in (self.links, self.density, self.sh))
+
     def scale_offset(self) -> tuple[np.ndarray, np.ndarray]:
         """(scale, offset), float64 (3,): grid = world * scale + offset."""
         res = torch.tensor(self.resolution, dtype=torch.float64)
@@ -189,6 +201,13 @@ class SparseGrid(torch.nn.Module):
         """Invalidate caches derived from the density after an in-place write outside torch."""
         self._density_epoch += 1
 
+    def voxel_mask(self, rows: torch.Tensor) -> np.ndarray:
+        """bool (Rx, Ry, Rz): True at the linked voxels whose row is True in ``rows`` (bool (N,))."""
+        links = self.links.cpu().numpy()
+        mask = np.zeros(links.shape, dtype=bool)
+        mask[links >= 0] = rows.cpu().numpy()[links[links >= 0]]
+        return mask
+
     def mark_touched(self, mask: torch.Tensor) -> None:
         """Record voxels (bool (N,)) that received a gradient; the backward pass calls this."""
         self._touched = self._touched.to(mask.device) | mask
@@ -235,8 +254,7 @@ class SparseGrid(torch.nn.Module):
         keep = np.asarray(keep, dtype=bool)
         if keep.shape != self.resolution:
             raise ValueError(f"keep mask shape {keep.shape} does not match resolution {self.resolution}")
-        if dilate > 0:
-            keep = ndimage.binary_dilation(keep, structure=np.ones((3, 3, 3), bool), iterations=dilate)
+        keep = dilate_mask(keep, dilate)
         old_links = self.links.cpu().numpy()
         mask = keep & (old_links >= 0)
         rows = torch.from_numpy(old_links[mask].astype(np.int64)).to(self.links.device)

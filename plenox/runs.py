@@ -7,6 +7,9 @@ Layout of DIR:
   state.pt           training state: step, training seconds, RNG, optimiser
   log.jsonl          one JSON record per log interval
   renders/<split>/   rendered images; eval/metrics.json  evaluation
+  prune.json         written by ``plenox prune``: rule, sizes and PSNR before/after
+                     (with eval_unpruned/metrics.json, the source grid on the same views)
+  import.json        written by ``plenox import``: the svox2 checkpoint the grid came from
 Every file is written to a temporary name and renamed, so a crash leaves the previous
 version intact. A folder counts as a run when it holds config.json.
 """
@@ -50,6 +53,8 @@ class RunDir:
     grid_file = property(lambda self: self.path / "grid.npz")
     state_file = property(lambda self: self.path / "state.pt")
     log_file = property(lambda self: self.path / "log.jsonl")
+    prune_file = property(lambda self: self.path / "prune.json")
+    import_file = property(lambda self: self.path / "import.json")
 
     def renders(self, split: str) -> Path:
         return self.path / "renders" / split
@@ -59,6 +64,14 @@ class RunDir:
 
     def exists(self) -> bool:
         return self.config_file.exists()
+
+    def require(self) -> "RunDir":
+        """Return self if the folder holds a run, else raise RunError naming what is missing."""
+        if not self.path.is_dir():
+            raise RunError(f"{self.path}: no such run folder")
+        if not self.exists():
+            raise RunError(f"{self.config_file}: missing (is {self.path} a plenox run folder?)")
+        return self
 
     def create(self, config: dict, scene_info: dict, force: bool = False) -> None:
         """Start a new run: refuse to clobber an existing one unless ``force``."""

@@ -57,3 +57,14 @@ def eval_sh_basis(dirs: torch.Tensor, basis_dim: int) -> torch.Tensor:
                 SH_C3[6] * x * (xx - 3.0 * yy),
             ]
     return torch.stack(out, dim=-1)
+
+
+def sh_to_rgb(sh: torch.Tensor, dirs: torch.Tensor, basis_dim: int) -> torch.Tensor:
+    """The renderer's colour rule, max(sum_k sh_k Y_k(d) + 0.5, 0) per channel.
+
+    sh: (M, 3 * basis_dim) channel-major coefficients; dirs: (M, 3) unit viewing directions
+    (from the eye towards the point). Returns (M, 3), not clamped above.
+    """
+    coeffs = sh.reshape(sh.shape[0], 3, basis_dim)
+    basis = eval_sh_basis(dirs.to(sh.dtype), basis_dim)
+    return torch.clamp((coeffs * basis[:, None, :]).sum(-1) + 0.5, min=0.0)

@@ -36,6 +36,13 @@ def default_config_name(scene: Scene) -> str:
     return {"builtin": "builtin", "blender": "synthetic", "llff": "llff"}.get(scene.format, "custom")
 
 
+def scene_config(source: str | None, config: str | None, overrides=()) -> tuple[FitConfig, Scene]:
+    """The config (``config``, else the scene format's default, plus ``overrides``) and the scene."""
+    probe_cfg = load_config(config or "synthetic", overrides)  # validate before loading data
+    scene = open_scene(source, probe_cfg.downscale)
+    return load_config(config or default_config_name(scene), overrides), scene
+
+
 def fit_run(source: str | None, out: str, config: str | None = None, overrides=(), minutes: float | None = None,
             resume: bool = False, force: bool = False, device: str = "auto", progress: bool = True) -> dict:
     """Fit ``source`` into the run folder ``out``; evaluate at the end. Returns the metrics."""
@@ -52,12 +59,8 @@ def fit_run(source: str | None, out: str, config: str | None = None, overrides=(
     else:
         if run.exists() and not force:
             raise RunError(f"{run.path}: already holds a run (use --resume to continue it or --force to replace it)")
-        probe_cfg = load_config(config or "synthetic", overrides)  # validate before loading data
-        scene = open_scene(source, probe_cfg.downscale)
-        cfg = load_config(config or default_config_name(scene), overrides)
-        source_text = BUILTIN if source in (None, BUILTIN) else str(Path(source).resolve())
-        run.create(cfg.to_dict(), {"source": source_text, "format": scene.format, "name": scene.name,
-                                   "downscale": cfg.downscale}, force=force)
+        cfg, scene = scene_config(source, config, overrides)
+        run.create(cfg.to_dict(), scene_record(source, scene, cfg.downscale), force=force)
         trainer = Trainer(scene, cfg, run, dev)
     try:
         trainer.train(minutes=minutes, progress=progress)
@@ -66,21 +69,27 @@ def fit_run(source: str | None, out: str, config: str | None = None, overrides=(
     return evaluate_grid(run, scene, cfg, trainer.grid, cfg.eval_split, cfg.eval_views, trainer.elapsed)
 
 
+def scene_record(source: str | None, scene: Scene, downscale: int) -> dict:
+    """What a run's scene.json holds: enough to reload the scene (``open_scene``)."""
+    source_text = BUILTIN if source in (None, BUILTIN) else str(Path(source).resolve())
+    return {"source": source_text, "format": scene.format, "name": scene.name, "downscale": downscale}
+
+
 def evaluate_grid(run: RunDir, scene: Scene, cfg: FitConfig, grid, split: str, views: int,
-                  train_seconds: float) -> dict:
+                  train_seconds: float, out_dir: Path | None = None, save_images: bool = True) -> dict:
+    """Evaluate ``grid`` on a split; metrics (and images) go to ``out_dir`` (default DIR/eval)."""
     options = render_options(scene, cfg)
     protocol = {"background": list(options.background), "model": "plenoxels",
                 "grid_resolution": list(grid.resolution), "voxels": grid.n_voxels,
                 "training_seconds": train_seconds, "device": str(grid.density.device),
                 "threads": torch.get_num_threads()}
-    return evaluate(lambda o, d: render_image(grid, o, d, options), scene, split, run.eval_dir(), protocol, views)
+    return evaluate(lambda o, d: render_image(grid, o, d, options), scene, split, out_dir or run.eval_dir(),
+                    protocol, views, save_images)
 
 
 def load_run(path: str):
     """(run, config, scene, grid) of an existing run folder."""
-    run = RunDir(path)
-    if not run.path.is_dir():
-        raise RunError(f"{run.path}: no such run folder")
+    run = RunDir(path).require()
     cfg = FitConfig(**run.config())
     info = run.scene_info()
     scene = open_scene(info["source"], info["downscale"])
@@ -119,9 +128,10 @@ def orbit_cameras(scene: Scene, frames: int) -> Cameras:
 
 
 def render_run(path: str, split: str = "test", orbit_frames: int = 0, video: str | None = None,
-               depth: bool = False, views: int = 0) -> dict:
-    """Render a split's views (or an orbit of ``orbit_frames``) to DIR/renders/<split or orbit>/,
-    optionally depth maps and an mp4. Returns frames, seconds per frame and fps."""
+               depth: bool = False, views: int = 0, out_dir: str | None = None) -> dict:
+    """Render a split's views (or an orbit of ``orbit_frames``) to ``out_dir`` (default
+    DIR/renders/<split or orbit>/), optionally depth maps and an mp4. Returns frames,
+    seconds per frame and fps."""
     run, cfg, scene, grid = load_run(path)
     options = render_options(scene, cfg)
     if orbit_frames > 0:
@@ -132,7 +142,7 @@ def render_run(path: str, split: str = "test", orbit_frames: int = 0, video: str
         split = "orbit"
     if split not in scene.splits:
         raise RunError(f"{run.path}: the scene has no {split!r} split")
-    out_dir = run.renders(split)
+    out_dir = Path(out_dir) if out_dir else run.renders(split)
     out_dir.mkdir(parents=True, exist_ok=True)
     count = len(scene.splits[split]) if views <= 0 else min(views, len(scene.splits[split]))
     frames, seconds = [], []

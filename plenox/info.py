@@ -1,0 +1,82 @@
+"""``plenox info``: what a run folder holds, read without loading its scene.
+
+``run_info`` gathers the grid's size, the training summary from log.jsonl, the evaluation
+from eval/metrics.json and the prune/import records when present; ``format_info`` turns
+that into the lines the command prints.
+"""
+
+from plenox.runs import RunDir
+from plenox.sh import sh_degree
+
+MB = 1e6
+
+
+def folder_bytes(run: RunDir) -> int:
+    """Bytes of every file under the run folder (renders and evaluation images included)."""
+    return sum(p.stat().st_size for p in run.path.rglob("*") if p.is_file())
+
+
+def training_summary(run: RunDir) -> dict | None:
+    """Step, training seconds, batch PSNR and rays/s of the last log.jsonl record (None if empty).
+
+    The fit logs every ``log_every`` steps, so a run stopped by --minutes may have trained a
+    few steps past the record."""
+    log = run.read_log()
+    if not log:
+        return None
+    last = log[-1]
+    return {"steps": last["step"], "seconds": last["time"], "psnr": last["psnr"], "rays_per_s": last["rays_per_s"]}
+
+
+def eval_summary(run: RunDir) -> dict | None:
+    """PSNR, SSIM, split, views and fps from eval/metrics.json (None if absent)."""
+    path = run.eval_dir() / "metrics.json"
+    if not path.exists():
+        return None
+    metrics = run.read_json(path)
+    r, p = metrics["results"], metrics["protocol"]
+    return {"psnr": r["psnr"], "ssim": r["ssim"], "fps": r["fps"], "split": p["split"], "views": p["views"],
+            "resolution": p["resolution"]}
+
+
+def run_info(path: str) -> dict:
+    """Everything ``plenox info`` reports about run ``path``, as a JSON-ready dict."""
+    run = RunDir(path).require()
+    grid = run.load_grid()
+    cells = grid.resolution[0] * grid.resolution[1] * grid.resolution[2]
+    scene = run.scene_info()
+    return {
+        "path": str(run.path), "scene": scene.get("name", scene["source"]), "source": scene["source"],
+        "resolution": list(grid.resolution), "voxels": grid.n_voxels, "occupancy": grid.n_voxels / cells,
+        "basis_dim": grid.basis_dim, "sh_degree": sh_degree(grid.basis_dim),
+        "memory_bytes": grid.nbytes, "grid_file_bytes": run.grid_file.stat().st_size,
+        "folder_bytes": folder_bytes(run), "resumable": run.state_file.exists(),
+        "training": training_summary(run), "eval": eval_summary(run),
+        "pruned": run.read_json(run.prune_file) if run.prune_file.exists() else None,
+        "imported": run.read_json(run.import_file) if run.import_file.exists() else None,
+    }
+
+
+def format_info(info: dict) -> list[str]:
+    """Human-readable lines of a ``run_info`` dict."""
+    res = "x".join(str(r) for r in info["resolution"])
+    lines = [f"{info['path']}: {info['scene']} ({info['source']})",
+             f"grid {res}, {info['voxels']:,} voxels ({100 * info['occupancy']:.1f}% of the box), "
+             f"SH degree {info['sh_degree']} ({info['basis_dim']} coefficients per channel)",
+             f"size {info['memory_bytes'] / MB:.1f} MB in memory, grid.npz {info['grid_file_bytes'] / MB:.1f} MB, "
+             f"folder {info['folder_bytes'] / MB:.1f} MB"]
+    t = info["training"]
+    if t:
+        lines.append(f"training: step {t['steps']} after {t['seconds']:.0f} s (last log record), batch PSNR {t['psnr']:.2f} dB, "
+                     f"{t['rays_per_s']:,.0f} rays/s" + ("" if info["resumable"] else " (not resumable)"))
+    e = info["eval"]
+    lines.append(f"eval: {e['split']} {e['views']} views ({e['resolution'][0]}x{e['resolution'][1]}), PSNR "
+                 f"{e['psnr']:.2f} dB, SSIM {e['ssim']:.4f}, {e['fps']:.1f} fps" if e else "eval: none yet")
+    p = info["pruned"]
+    if p:
+        lines.append(f"pruned from {p['source']} by {p['rule']} >= {p['threshold']:.4g} (dilate {p['dilate']}): "
+                     f"{p['before']['voxels']:,} -> {p['after']['voxels']:,} voxels, PSNR "
+                     f"{p['before']['psnr']:.2f} -> {p['after']['psnr']:.2f} dB")
+    if info["imported"]:
+        lines.append(f"imported from {info['imported']['checkpoint']} (scene scale {info['imported']['scene_scale']})")
+    return lines
