@@ -17,15 +17,19 @@ def folder_bytes(run: RunDir) -> int:
 
 
 def training_summary(run: RunDir) -> dict | None:
-    """Step, training seconds, batch PSNR and rays/s of the last log.jsonl record (None if empty).
+    """From log.jsonl: the last training record's step, seconds, batch PSNR and rays/s, and the
+    last held-out PSNR when the fit logged one (``eval_every_s``). None if nothing is logged.
 
     The fit logs every ``log_every`` steps, so a run stopped by --minutes may have trained a
     few steps past the record."""
     log = run.read_log()
-    if not log:
+    batches = [r for r in log if "loss" in r]
+    if not batches:
         return None
-    last = log[-1]
-    return {"steps": last["step"], "seconds": last["time"], "psnr": last["psnr"], "rays_per_s": last["rays_per_s"]}
+    last = batches[-1]
+    heldout = [r for r in log if "heldout_psnr" in r]
+    return {"steps": last["step"], "seconds": last["time"], "psnr": last["psnr"], "rays_per_s": last["rays_per_s"],
+            "heldout_psnr": heldout[-1]["heldout_psnr"] if heldout else None}
 
 
 def eval_summary(run: RunDir) -> dict | None:
@@ -57,6 +61,15 @@ def run_info(path: str) -> dict:
     }
 
 
+def training_line(t: dict, resumable: bool) -> str:
+    """One line of a ``training_summary``."""
+    line = (f"training: step {t['steps']} after {t['seconds']:.0f} s (last log record), "
+            f"batch PSNR {t['psnr']:.2f} dB, {t['rays_per_s']:,.0f} rays/s")
+    if t["heldout_psnr"] is not None:
+        line += f", held-out PSNR {t['heldout_psnr']:.2f} dB"
+    return line + ("" if resumable else " (not resumable)")
+
+
 def format_info(info: dict) -> list[str]:
     """Human-readable lines of a ``run_info`` dict."""
     res = "x".join(str(r) for r in info["resolution"])
@@ -65,10 +78,8 @@ def format_info(info: dict) -> list[str]:
              f"SH degree {info['sh_degree']} ({info['basis_dim']} coefficients per channel)",
              f"size {info['memory_bytes'] / MB:.1f} MB in memory, grid.npz {info['grid_file_bytes'] / MB:.1f} MB, "
              f"folder {info['folder_bytes'] / MB:.1f} MB"]
-    t = info["training"]
-    if t:
-        lines.append(f"training: step {t['steps']} after {t['seconds']:.0f} s (last log record), batch PSNR {t['psnr']:.2f} dB, "
-                     f"{t['rays_per_s']:,.0f} rays/s" + ("" if info["resumable"] else " (not resumable)"))
+    if info["training"]:
+        lines.append(training_line(info["training"], info["resumable"]))
     e = info["eval"]
     lines.append(f"eval: {e['split']} {e['views']} views ({e['resolution'][0]}x{e['resolution'][1]}), PSNR "
                  f"{e['psnr']:.2f} dB, SSIM {e['ssim']:.4f}, {e['fps']:.1f} fps" if e else "eval: none yet")
