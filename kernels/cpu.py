@@ -63,6 +63,12 @@ def _cached_kernel(fn):
     return kernel
 
 
+@njit
+def _scratch(sh):
+    """Per-worker scratch for march_ray: SH basis (16,), corner rows (8,), corner weights (8,)."""
+    return np.empty(16, dtype=sh.dtype), np.empty(8, dtype=np.int64), np.empty(8, dtype=sh.dtype)
+
+
 @_cached_kernel
 def render_forward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
                    step, sigma_thresh, stop_thresh, background, out_rgb, out_depth, out_acc):
@@ -70,9 +76,7 @@ def render_forward(links, density, sh, n_basis, occ, scale, offset, origins, dir
     n_rays = origins.shape[0]
     n_chunks = (n_rays + CHUNK - 1) // CHUNK
     for c in prange(n_chunks):
-        basis = np.empty(16, dtype=sh.dtype)
-        idx = np.empty(8, dtype=np.int64)
-        wts = np.empty(8, dtype=sh.dtype)
+        basis, idx, wts = _scratch(sh)
         no_grad_d = np.empty(0, dtype=density.dtype)
         no_grad_sh = np.empty((0, sh.shape[1]), dtype=sh.dtype)
         no_touch = np.empty(0, dtype=np.uint8)
@@ -99,9 +103,7 @@ def render_backward(links, density, sh, n_basis, occ, scale, offset, origins, di
     n_rays = origins.shape[0]
     n_parts = priv_density.shape[0] + 1
     for part in prange(n_parts):
-        basis = np.empty(16, dtype=sh.dtype)
-        idx = np.empty(8, dtype=np.int64)
-        wts = np.empty(8, dtype=sh.dtype)
+        basis, idx, wts = _scratch(sh)
         if part == 0:
             gd = grad_density
             gs = grad_sh
@@ -136,9 +138,7 @@ def max_weights(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
     n_rays = origins.shape[0]
     n_parts = priv_max.shape[0] + 1
     for part in prange(n_parts):
-        basis = np.empty(16, dtype=sh.dtype)
-        idx = np.empty(8, dtype=np.int64)
-        wts = np.empty(8, dtype=sh.dtype)
+        basis, idx, wts = _scratch(sh)
         no_grad_sh = np.empty((0, sh.shape[1]), dtype=sh.dtype)
         no_touch = np.empty(0, dtype=np.uint8)
         dest = out_max if part == 0 else priv_max[part - 1]
