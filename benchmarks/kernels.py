@@ -4,9 +4,10 @@ A 128^3 grid (SH degree 2, float32) holding a solid ball of random density, the 
 fitted object leaves most of the box empty, and rays from a ring of cameras aimed at it.
 "Samples" are the sample positions inside the grid box along every ray (what a dense
 marcher evaluates); both renderers are charged the same count, so the ratio of samples/s
-is the ratio of times. The last line printed is one JSON object.
+is the ratio of times. ``--device cuda`` runs both on the GPU (the reference as torch CUDA
+ops), timing with a device synchronisation. The last line printed is one JSON object.
 
-    python benchmarks/kernels.py [--resolution 128] [--rays 4096] [--repeats 3]
+    python benchmarks/kernels.py [--device cpu|cuda|auto] [--resolution 128] [--rays 4096] [--repeats 3]
 """
 
 import argparse
@@ -18,6 +19,7 @@ import time
 import numpy as np
 import torch
 
+from plenox.backend import resolve_device
 from plenox.grid import SparseGrid
 from plenox.reference import ray_samples, render_reference
 from plenox.render import RenderOptions, render_rays
@@ -46,12 +48,19 @@ def count_samples(grid, origins, dirs, step) -> int:
     return int(ray_samples(grid, origins, dirs, step)[2].sum())
 
 
-def time_best(fn, repeats: int) -> float:
-    fn()  # warm-up (and JIT compile for the kernels)
+def time_best(fn, repeats: int, device: torch.device) -> float:
+    """Best wall time of ``repeats`` calls of ``fn`` after a warm-up (which compiles the kernels);
+    on a GPU each call is timed until the device has finished its work."""
+    def run():
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    run()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
+        run()
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -87,10 +96,12 @@ def main():
     parser.add_argument("--reference-rays", type=int, default=512,
                         help="rays for the (slow, memory-hungry) reference; rates are per sample")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     args = parser.parse_args()
 
-    grid, o, d = make_scene(args.resolution, args.rays)
-    grad = torch.randn(args.rays, 3)
+    device = resolve_device(args.device)
+    grid, o, d = (x.to(device) for x in make_scene(args.resolution, args.rays))
+    grad = torch.randn(args.rays, 3).to(device)
     ref_o, ref_d, ref_grad = o[:args.reference_rays], d[:args.reference_rays], grad[:args.reference_rays]
     samples = count_samples(grid, o, d, 0.5)
     ref_samples = count_samples(grid, ref_o, ref_d, 0.5)
@@ -101,8 +112,8 @@ def main():
         ("fwd_bwd", fwd_bwd_fn(kernel_render, grid, o, d, grad),
          fwd_bwd_fn(reference_render, grid, ref_o, ref_d, ref_grad)),
     ):
-        t_kernel = time_best(fn_k, args.repeats)
-        t_ref = time_best(fn_r, args.repeats)
+        t_kernel = time_best(fn_k, args.repeats, device)
+        t_ref = time_best(fn_r, args.repeats, device)
         results[f"samples_per_s_{name}"] = samples / t_kernel
         results[f"rays_per_s_{name}"] = args.rays / t_kernel
         results[f"reference_samples_per_s_{name}"] = ref_samples / t_ref
@@ -114,7 +125,8 @@ def main():
               f"{results[f'reference_rays_per_s_{name}']:8.0f} rays/s | ratio {results[f'ratio_{name}']:6.1f}x")
     results.update(resolution=args.resolution, voxels=grid.n_voxels, rays=args.rays,
                    samples_per_ray=samples / args.rays, threads=torch.get_num_threads(),
-                   cpus=os.cpu_count(), machine=platform.processor() or platform.machine())
+                   cpus=os.cpu_count(), machine=platform.processor() or platform.machine(),
+                   device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu")
     print(json.dumps(results))
 
 

@@ -31,7 +31,9 @@ def _device_jit(fn):
     return njit(fastmath=FASTMATH)(fn)
 
 
-march_ray = compile_functions(vars(raymarch), raymarch.DEVICE_FUNCTIONS, _device_jit)["march_ray"]
+_rays = compile_functions(vars(raymarch), raymarch.DEVICE_FUNCTIONS, _device_jit)
+march_ray_at = _rays["march_ray_at"]
+block_active = _rays["block_active"]
 _voxel = compile_functions(vars(voxel), voxel.DEVICE_FUNCTIONS, _device_jit)
 tv_voxel_grad = _voxel["tv_voxel_grad"]
 rmsprop_element = _voxel["rmsprop_element"]
@@ -61,6 +63,12 @@ def _cached_kernel(fn):
     return kernel
 
 
+@njit
+def _scratch(sh):
+    """Per-worker scratch for march_ray: SH basis (16,), corner rows (8,), corner weights (8,)."""
+    return np.empty(16, dtype=sh.dtype), np.empty(8, dtype=np.int64), np.empty(8, dtype=sh.dtype)
+
+
 @_cached_kernel
 def render_forward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
                    step, sigma_thresh, stop_thresh, background, out_rgb, out_depth, out_acc):
@@ -68,20 +76,14 @@ def render_forward(links, density, sh, n_basis, occ, scale, offset, origins, dir
     n_rays = origins.shape[0]
     n_chunks = (n_rays + CHUNK - 1) // CHUNK
     for c in prange(n_chunks):
-        basis = np.empty(16, dtype=sh.dtype)
-        idx = np.empty(8, dtype=np.int64)
-        wts = np.empty(8, dtype=sh.dtype)
+        basis, idx, wts = _scratch(sh)
         no_grad_d = np.empty(0, dtype=density.dtype)
         no_grad_sh = np.empty((0, sh.shape[1]), dtype=sh.dtype)
         no_touch = np.empty(0, dtype=np.uint8)
         for r in range(c * CHUNK, min(n_rays, (c + 1) * CHUNK)):
-            res = march_ray(links, density, sh, n_basis, occ, scale, offset,
-                            origins[r, 0], origins[r, 1], origins[r, 2],
-                            dirs[r, 0], dirs[r, 1], dirs[r, 2],
-                            step, sigma_thresh, stop_thresh,
-                            background[0], background[1], background[2], basis, idx, wts,
-                            MODE_FORWARD, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-                            no_grad_d, no_grad_sh, no_touch)
+            res = march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
+                               step, sigma_thresh, stop_thresh, background, basis, idx, wts,
+                               MODE_FORWARD, out_rgb, out_rgb, no_grad_d, no_grad_sh, no_touch)
             out_rgb[r, 0] = res[0]
             out_rgb[r, 1] = res[1]
             out_rgb[r, 2] = res[2]
@@ -101,9 +103,7 @@ def render_backward(links, density, sh, n_basis, occ, scale, offset, origins, di
     n_rays = origins.shape[0]
     n_parts = priv_density.shape[0] + 1
     for part in prange(n_parts):
-        basis = np.empty(16, dtype=sh.dtype)
-        idx = np.empty(8, dtype=np.int64)
-        wts = np.empty(8, dtype=sh.dtype)
+        basis, idx, wts = _scratch(sh)
         if part == 0:
             gd = grad_density
             gs = grad_sh
@@ -113,13 +113,9 @@ def render_backward(links, density, sh, n_basis, occ, scale, offset, origins, di
             gs = priv_sh[part - 1]
             tc = priv_touched[part - 1]
         for r in range(part, n_rays, n_parts):
-            march_ray(links, density, sh, n_basis, occ, scale, offset,
-                      origins[r, 0], origins[r, 1], origins[r, 2],
-                      dirs[r, 0], dirs[r, 1], dirs[r, 2],
-                      step, sigma_thresh, stop_thresh,
-                      background[0], background[1], background[2], basis, idx, wts,
-                      MODE_BACKWARD, rgb[r, 0], rgb[r, 1], rgb[r, 2],
-                      grad_rgb[r, 0], grad_rgb[r, 1], grad_rgb[r, 2], gd, gs, tc)
+            march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
+                         step, sigma_thresh, stop_thresh, background, basis, idx, wts,
+                         MODE_BACKWARD, rgb, grad_rgb, gd, gs, tc)
     width = grad_sh.shape[1]
     for v in prange(grad_density.shape[0]):
         for p in range(n_parts - 1):
@@ -142,19 +138,15 @@ def max_weights(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
     n_rays = origins.shape[0]
     n_parts = priv_max.shape[0] + 1
     for part in prange(n_parts):
-        basis = np.empty(16, dtype=sh.dtype)
-        idx = np.empty(8, dtype=np.int64)
-        wts = np.empty(8, dtype=sh.dtype)
+        basis, idx, wts = _scratch(sh)
         no_grad_sh = np.empty((0, sh.shape[1]), dtype=sh.dtype)
         no_touch = np.empty(0, dtype=np.uint8)
         dest = out_max if part == 0 else priv_max[part - 1]
         for r in range(part, n_rays, n_parts):
-            march_ray(links, density, sh, n_basis, occ, scale, offset,
-                      origins[r, 0], origins[r, 1], origins[r, 2],
-                      dirs[r, 0], dirs[r, 1], dirs[r, 2],
-                      step, sigma_thresh, stop_thresh,
-                      background[0], background[1], background[2], basis, idx, wts,
-                      MODE_MAX_WEIGHT, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, dest, no_grad_sh, no_touch)
+            # origins stands in for the colour arrays, which this mode does not read.
+            march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
+                         step, sigma_thresh, stop_thresh, background, basis, idx, wts,
+                         MODE_MAX_WEIGHT, origins, origins, dest, no_grad_sh, no_touch)
     for v in prange(out_max.shape[0]):
         for p in range(n_parts - 1):
             if priv_max[p, v] > out_max[v]:
@@ -195,37 +187,16 @@ def rmsprop_update(data, grad, avg, rows, lr, beta, eps):
             rmsprop_element(data, grad, avg, rows[i], col, lr, beta, eps)
 
 
-@njit
-def _block_active(links, density, sigma_thresh, x0, x1, y0, y1, z0, z1):
-    for x in range(x0, x1):
-        for y in range(y0, y1):
-            for z in range(z0, z1):
-                row = links[x, y, z]
-                if row >= 0 and density[row] > sigma_thresh:
-                    return 1
-    return 0
-
-
 @_cached_kernel
 def active_blocks(links, density, sigma_thresh, out):
-    """out (nbx, nby, nbz) uint8: 1 where a block's cells have a corner voxel with density > sigma_thresh.
-
-    Samples in any other block interpolate corners that are all <= sigma_thresh (empty
-    corners read 0, and sigma_thresh >= 0), so the sigma gate would skip them: skipping the
-    block changes no output and no gradient.
-    """
-    size = 1 << raymarch.BLOCK_SHIFT
-    rx, ry, rz = links.shape
+    """out (nbx, nby, nbz) uint8: 1 where a block's cells have a corner voxel with density >
+    sigma_thresh (see raymarch.block_active)."""
     nbx, nby, nbz = out.shape
     for flat in prange(nbx * nby * nbz):
         bx = flat // (nby * nbz)
         by = (flat // nbz) % nby
         bz = flat % nbz
-        # cells b*size .. (b+1)*size-1 (at most R-2) span voxels b*size .. min((b+1)*size, R-1)
-        out[bx, by, bz] = _block_active(links, density, sigma_thresh,
-                                        bx * size, min((bx + 1) * size, rx - 1) + 1,
-                                        by * size, min((by + 1) * size, ry - 1) + 1,
-                                        bz * size, min((bz + 1) * size, rz - 1) + 1)
+        out[bx, by, bz] = block_active(links, density, sigma_thresh, bx, by, bz)
 
 
 def scatter_parts() -> int:

@@ -166,6 +166,24 @@ def _axis_exit(p, d, lo, hi, open_lo, open_hi):
     return math.inf
 
 
+def block_active(links, density, sigma_thresh, bx, by, bz):
+    """1 if some cell of block (bx, by, bz) has a corner voxel with density > sigma_thresh, else 0.
+
+    Samples in any other block interpolate corners that are all <= sigma_thresh (empty
+    corners read 0, and sigma_thresh >= 0), so the sigma gate would skip them: marking the
+    block empty for march_ray changes no output and no gradient.
+    """
+    size = 1 << BLOCK_SHIFT
+    # Cells b*size .. (b+1)*size-1 (at most R-2) span voxels b*size .. min((b+1)*size, R-1).
+    for x in range(bx * size, min((bx + 1) * size, links.shape[0] - 1) + 1):
+        for y in range(by * size, min((by + 1) * size, links.shape[1] - 1) + 1):
+            for z in range(bz * size, min((bz + 1) * size, links.shape[2] - 1) + 1):
+                row = links[x, y, z]
+                if row >= 0 and density[row] > sigma_thresh:
+                    return 1
+    return 0
+
+
 def add1(arr, i, v):
     """arr[i] += v. The CPU default; the CUDA target rebinds this name to an atomic add."""
     arr[i] += v
@@ -282,6 +300,38 @@ def march_ray(links, density, sh, n_basis, occ, scale, offset,
     return cr + trans * bg_r, cg + trans * bg_g, cb + trans * bg_b, depth, 1.0 - trans
 
 
+def march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
+                 step, sigma_thresh, stop_thresh, background, basis, idx, wts,
+                 mode, rgb, grad_rgb, grad_density, grad_sh, touched):
+    """march_ray for ray ``r`` of ``origins`` and ``dirs`` (M, 3) in front of ``background`` (3,).
+
+    This is the whole per-ray body of every target's kernels. ``rgb`` and ``grad_rgb``
+    (M, 3) are read only in MODE_BACKWARD (the forward colours and dL/dcolour); other modes
+    may pass any (M, 3) array of the data dtype.
+    """
+    out_r = 0.0
+    out_g = 0.0
+    out_b = 0.0
+    g_r = 0.0
+    g_g = 0.0
+    g_b = 0.0
+    if mode == MODE_BACKWARD:
+        out_r = rgb[r, 0]
+        out_g = rgb[r, 1]
+        out_b = rgb[r, 2]
+        g_r = grad_rgb[r, 0]
+        g_g = grad_rgb[r, 1]
+        g_b = grad_rgb[r, 2]
+    # "* 1.0" widens float32 rays to float64 (numba's float() would not): in float32 the unit
+    # direction depends on how each compiler fuses multiply-adds, which moved the samples of
+    # a long ray enough to change its gradients by 1e-5 between the CPU and the GPU.
+    return march_ray(links, density, sh, n_basis, occ, scale, offset,
+                     origins[r, 0] * 1.0, origins[r, 1] * 1.0, origins[r, 2] * 1.0,
+                     dirs[r, 0] * 1.0, dirs[r, 1] * 1.0, dirs[r, 2] * 1.0, step, sigma_thresh, stop_thresh, background[0], background[1], background[2],
+                     basis, idx, wts, mode, out_r, out_g, out_b, g_r, g_g, g_b,
+                     grad_density, grad_sh, touched)
+
+
 def scatter_sample(n_basis, idx, wts, basis, weight, dsigma, on_r, on_g, on_b,
                    g_r, g_g, g_b, grad_density, grad_sh, touched):
     """Scatter one sample's gradients to its 8 corners (colour only where it was not clamped)."""
@@ -311,7 +361,7 @@ def record_max_weight(idx, weight, max_weight):
 
 # Functions compiled for a target, callees before callers.
 DEVICE_FUNCTIONS = (
-    "add1", "add2", "max1", "sh_basis", "slab", "ray_box", "cell_coord", "corners",
+    "block_active", "add1", "add2", "max1", "sh_basis", "slab", "ray_box", "cell_coord", "corners",
     "interp_density", "interp_rgb", "_axis_exit", "block_exit",
-    "scatter_sample", "record_max_weight", "march_ray",
+    "scatter_sample", "record_max_weight", "march_ray", "march_ray_at",
 )

@@ -31,20 +31,26 @@ class _PartBuffers:
         return self._cache[key]
 
 
-class CpuBackend:
-    """Numba CPU kernels over CPU tensors (all cores)."""
+class KernelBackend:
+    """The tensor side of a kernel backend: allocates outputs and calls the kernels.
 
-    name = "cpu"
+    Subclasses say how a kernel runs (``_run``); the kernels of every target take the same
+    arguments, so everything else is shared.
+    """
 
-    def __init__(self):
-        self._parts = _PartBuffers()
+    name = "base"
+
+    def _run(self, kernel: str, args: tuple, like: torch.Tensor, scatter: tuple = ()) -> None:
+        """Run kernel ``kernel`` on ``args`` (tensors among them are passed as arrays) for
+        tensors on ``like``'s device; ``scatter`` names the (name, tensor) outputs the kernel
+        scatters into (for targets that need private buffers to do so)."""
+        raise NotImplementedError
 
     @staticmethod
     def _grid_args(grid, options):
         scale, offset = grid.scale_offset()
         occ = grid.active_occupancy(options.sigma_thresh)
-        return (grid.links.numpy(), grid.density.detach().numpy(), grid.sh.detach().numpy(),
-                grid.basis_dim, occ.numpy(), scale, offset)
+        return (grid.links, grid.density, grid.sh, grid.basis_dim, occ, scale, offset)
 
     @staticmethod
     def _march_args(options):
@@ -58,44 +64,57 @@ class CpuBackend:
         depth = origins.new_empty(m)
         acc = origins.new_empty(m)
         if m:
-            cpu.render_forward(*self._grid_args(grid, options), origins.numpy(), dirs.numpy(),
-                               *self._march_args(options), rgb.numpy(), depth.numpy(), acc.numpy())
+            self._run("render_forward", (*self._grid_args(grid, options), origins, dirs,
+                                         *self._march_args(options), rgb, depth, acc), origins)
         return rgb, depth, acc
 
     def backward(self, grid, options, origins, dirs, rgb, grad_rgb):
         """(grad_density (N,), grad_sh (N, 3B), touched bool (N,)) for dL/drgb (M, 3)."""
-        n, width = grid.n_voxels, grid.sh.shape[1]
         grad_density = torch.zeros_like(grid.density)
         grad_sh = torch.zeros_like(grid.sh)
-        touched = torch.zeros(n, dtype=torch.uint8)
+        touched = torch.zeros(grid.n_voxels, dtype=torch.uint8, device=grid.density.device)
         if origins.shape[0]:
-            parts = cpu.scatter_parts() - 1
-            dtype = grad_density.numpy().dtype
-            priv = (self._parts.get("density", (parts, n), dtype),
-                    self._parts.get("sh", (parts, n, width), dtype),
-                    self._parts.get("touched", (parts, n), np.uint8))
-            cpu.render_backward(*self._grid_args(grid, options), origins.numpy(), dirs.numpy(),
-                                *self._march_args(options), rgb.numpy(), grad_rgb.numpy(),
-                                grad_density.numpy(), grad_sh.numpy(), touched.numpy(), *priv)
+            self._run("render_backward", (*self._grid_args(grid, options), origins, dirs, *self._march_args(options),
+                                          rgb, grad_rgb, grad_density, grad_sh, touched), origins,
+                      scatter=(("density", grad_density), ("sh", grad_sh), ("touched", touched)))
         return grad_density, grad_sh, touched.bool()
 
     def max_weights(self, grid, options, origins, dirs, out_max):
         """out_max (N,) = max(out_max, per-voxel largest sample weight over the rays), in place."""
         if origins.shape[0]:
-            priv = self._parts.get("max", (cpu.scatter_parts() - 1, grid.n_voxels), out_max.numpy().dtype)
-            cpu.max_weights(*self._grid_args(grid, options), origins.numpy(), dirs.numpy(),
-                            *self._march_args(options), out_max.numpy(), priv)
+            self._run("max_weights", (*self._grid_args(grid, options), origins, dirs, *self._march_args(options),
+                                      out_max), origins, scatter=(("max", out_max),))
+
+    def active_blocks(self, links, density, sigma_thresh, out):
+        """out (nbx, nby, nbz) uint8: 1 for blocks with a corner voxel of density > sigma_thresh,
+        in place (see kernels.raymarch.block_active)."""
+        self._run("active_blocks", (links, density, float(sigma_thresh), out), density)
 
     def tv_grad(self, links, data, col_lo, col_hi, scale, cell_lo, cell_hi, weight, grad):
         """grad[:, col_lo:col_hi] += weight * dTV/d data over cells [cell_lo, cell_hi) (see kernels.voxel)."""
-        cpu.tv_grad(links.numpy(), data.numpy(), col_lo, col_hi, np.asarray(scale, dtype=np.float64),
-                    cell_lo, cell_hi, float(weight), grad.numpy())
+        self._run("tv_grad", (links, data, col_lo, col_hi, np.asarray(scale, dtype=np.float64),
+                              cell_lo, cell_hi, float(weight), grad), data)
 
     def rmsprop_update(self, data, grad, avg, rows, lr, beta, eps):
         """In-place RMSProp step on data[rows]; data, grad, avg (N, C), rows (K,) int64."""
         if rows.numel():
-            cpu.rmsprop_update(data.numpy(), grad.numpy(), avg.numpy(), rows.numpy(),
-                               float(lr), float(beta), float(eps))
+            self._run("rmsprop_update", (data, grad, avg, rows, float(lr), float(beta), float(eps)), data)
+
+
+class CpuBackend(KernelBackend):
+    """Numba CPU kernels over CPU tensors (all cores)."""
+
+    name = "cpu"
+
+    def __init__(self):
+        self._parts = _PartBuffers()
+
+    def _run(self, kernel, args, like, scatter=()):
+        arrays = [a.detach().numpy() if isinstance(a, torch.Tensor) else a for a in args]
+        # Each scattered output gets P-1 private part buffers (see kernels.cpu).
+        n_priv = cpu.scatter_parts() - 1
+        priv = [self._parts.get(name, (n_priv, *t.shape), t.detach().numpy().dtype) for name, t in scatter]
+        getattr(cpu, kernel)(*arrays, *priv)
 
 
 _BACKENDS = {"cpu": CpuBackend()}

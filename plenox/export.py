@@ -22,7 +22,7 @@ import torch
 from plenox.config import load_config
 from plenox.grid import GridFileError, SparseGrid
 from plenox.mesh import extract_mesh
-from plenox.ply import ply_bytes, write_mesh
+from plenox.ply import MESH_SUFFIXES, ply_bytes, write_mesh
 from plenox.runs import RunDir, RunError, atomic_write_bytes, atomic_write_json
 from plenox.sh import SH_C0
 from plenox.workflow import open_scene, render_run, scene_config, scene_record
@@ -165,8 +165,8 @@ def export_grid(grid: SparseGrid, fmt: str, target: Path, density_thresh: float,
         points = point_cloud(grid, density_thresh)
         atomic_write_bytes(target, ply_bytes(points))
         return {"points": len(points["x"]), "bytes": target.stat().st_size}
-    if target.suffix.lower() not in (".ply", ".obj"):
-        raise ExportError(f"{target}: a mesh is written as .ply or .obj")
+    if target.suffix.lower() not in MESH_SUFFIXES:   # checked before the costly extraction
+        raise ExportError(f"{target}: a mesh is written as {' or '.join(MESH_SUFFIXES)}")
     try:
         mesh = extract_mesh(grid, density_thresh, resolution)
     except ValueError as err:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from plenox.kernels import cpu as cpu_kernels
+from plenox.backend import backend_for
 from plenox.kernels.raymarch import BLOCK_SHIFT
 from plenox.sh import check_basis_dim
 
@@ -155,8 +155,8 @@ class SparseGrid(torch.nn.Module):
     def scale_offset(self) -> tuple[np.ndarray, np.ndarray]:
         """(scale, offset), float64 (3,): grid = world * scale + offset."""
         res = torch.tensor(self.resolution, dtype=torch.float64)
-        scale = res / (2.0 * self.radius)
-        offset = res / 2.0 - 0.5 - self.center * scale
+        scale = res / (2.0 * self.radius.cpu())
+        offset = res / 2.0 - 0.5 - self.center.cpu() * scale
         return scale.numpy(), offset.numpy()
 
     def world_to_grid(self, points: torch.Tensor) -> torch.Tensor:
@@ -184,17 +184,16 @@ class SparseGrid(torch.nn.Module):
         return self._occupancy
 
     def active_occupancy(self, sigma_thresh: float) -> torch.Tensor:
-        """Block occupancy counting only voxels with density > sigma_thresh (CPU grids).
+        """Block occupancy counting only voxels with density > sigma_thresh, on the grid's device.
 
-        Exact for rendering and gradients (see kernels.cpu.active_blocks); recomputed when
+        Exact for rendering and gradients (see kernels.raymarch.block_active); recomputed when
         the density changes: torch writes bump the tensor's version, kernel writes must call
         ``mark_density_changed``.
         """
-        key = (self.density._version, self._density_epoch, float(sigma_thresh))
+        key = (self.density.device, self.density._version, self._density_epoch, float(sigma_thresh))
         if self._active is None or self._active[0] != key:
-            occ = torch.empty(self.occupancy().shape, dtype=torch.uint8)
-            cpu_kernels.active_blocks(self.links.numpy(), self.density.detach().numpy(), float(sigma_thresh),
-                                      occ.numpy())
+            occ = torch.empty(self.occupancy().shape, dtype=torch.uint8, device=self.links.device)
+            backend_for(self.density).active_blocks(self.links, self.density.detach(), sigma_thresh, occ)
             self._active = (key, occ)
         return self._active[1]
 
@@ -230,7 +229,8 @@ class SparseGrid(torch.nn.Module):
 
     # ----- topology changes -----------------------------------------------------------
     def resample(self, resolution, keep=None) -> "SparseGrid":
-        """A new grid of ``resolution`` over the same box, values trilinear from this one.
+        """A new grid of ``resolution`` over the same box, values trilinear from this one,
+        on this grid's device.
 
         keep: optional bool (Rx', Ry', Rz') of new voxels to allocate (default: all).
         Voxel centres past the old grid's outer centres read the clamped border value.
@@ -241,25 +241,25 @@ class SparseGrid(torch.nn.Module):
             raise ValueError(f"keep mask shape {mask.shape} does not match resolution {res}")
         scale = torch.tensor(self.resolution, dtype=torch.float64) / torch.tensor(res, dtype=torch.float64)
         new_coords = torch.from_numpy(np.argwhere(mask)).to(torch.float64)
-        old_coords = (new_coords + 0.5) * scale - 0.5
+        old_coords = ((new_coords + 0.5) * scale - 0.5).to(self.links.device)
         with torch.no_grad():
             data = torch.cat([self.density[:, None], self.sh], dim=1)
             values = trilinear(self.links, data.to(torch.float64), old_coords).to(self.density.dtype)
         return SparseGrid(torch.from_numpy(links_from_mask(mask)), values[:, 0], values[:, 1:],
-                          self.center, self.radius, self.basis_dim)
+                          self.center, self.radius, self.basis_dim).to(self.links.device)
 
     def prune(self, keep, dilate: int = 0) -> "SparseGrid":
         """A new grid keeping the linked voxels where ``keep`` (bool (Rx, Ry, Rz)) is True,
-        after growing ``keep`` by ``dilate`` steps of the 26-neighbourhood."""
+        after growing ``keep`` by ``dilate`` steps of the 26-neighbourhood; on this grid's device."""
         keep = np.asarray(keep, dtype=bool)
         if keep.shape != self.resolution:
             raise ValueError(f"keep mask shape {keep.shape} does not match resolution {self.resolution}")
         keep = dilate_mask(keep, dilate)
-        old_links = self.links.numpy()
+        old_links = self.links.cpu().numpy()
         mask = keep & (old_links >= 0)
-        rows = torch.from_numpy(old_links[mask].astype(np.int64))
+        rows = torch.from_numpy(old_links[mask].astype(np.int64)).to(self.links.device)
         return SparseGrid(torch.from_numpy(links_from_mask(mask)), self.density.detach()[rows],
-                          self.sh.detach()[rows], self.center, self.radius, self.basis_dim)
+                          self.sh.detach()[rows], self.center, self.radius, self.basis_dim).to(self.links.device)
 
     # ----- files ----------------------------------------------------------------------
     def save(self, path, sh_dtype=np.float16) -> None:
@@ -320,7 +320,7 @@ def trilinear(links: torch.Tensor, data: torch.Tensor, gpos: torch.Tensor) -> to
     Coordinates clamp to [0, R-1]; empty corners read zero. Returns (M, C), differentiable
     with respect to ``data``.
     """
-    res = torch.tensor(links.shape, dtype=gpos.dtype)
+    res = torch.tensor(links.shape, dtype=gpos.dtype, device=gpos.device)
     pos = torch.minimum(torch.clamp(gpos, min=0.0), res - 1)
     lo = torch.minimum(pos.floor().long(), (res - 2).long())
     frac = (pos - lo).to(data.dtype)

@@ -19,19 +19,19 @@ def folder_bytes(run: RunDir) -> int:
 
 
 def training_summary(run: RunDir) -> dict | None:
-    """Step, training seconds, batch PSNR and rays/s of the last training record of log.jsonl,
-    and the last held-out PSNR when the log has one (None without training records).
+    """From log.jsonl: the last training record's step, seconds, batch PSNR and rays/s, and the
+    last held-out PSNR when the fit logged one (``eval_every_s``). None if nothing is logged.
 
     The fit logs every ``log_every`` steps, so a run stopped by --minutes may have trained a
     few steps past the record."""
     log = run.read_log()
-    training = [r for r in log if "rays_per_s" in r]
-    if not training:
+    batches = [r for r in log if "loss" in r]
+    if not batches:
         return None
-    last = training[-1]
-    heldout = [r["heldout_psnr"] for r in log if "heldout_psnr" in r]
+    last = batches[-1]
+    heldout = [r for r in log if "heldout_psnr" in r]
     return {"steps": last["step"], "seconds": last["time"], "psnr": last["psnr"], "rays_per_s": last["rays_per_s"],
-            "heldout_psnr": heldout[-1] if heldout else None}
+            "heldout_psnr": heldout[-1]["heldout_psnr"] if heldout else None}
 
 
 def eval_summary(run: RunDir) -> dict | None:
@@ -94,14 +94,20 @@ def model_lines(info: dict) -> list[str]:
             f"folder {info['folder_bytes'] / MB:.1f} MB"]
 
 
+def training_line(t: dict, resumable: bool) -> str:
+    """One line of a ``training_summary``."""
+    line = (f"training: step {t['steps']} after {t['seconds']:.0f} s (last log record), "
+            f"batch PSNR {t['psnr']:.2f} dB, {t['rays_per_s']:,.0f} rays/s")
+    if t["heldout_psnr"] is not None:
+        line += f", held-out PSNR {t['heldout_psnr']:.2f} dB"
+    return line + ("" if resumable else " (not resumable)")
+
+
 def format_info(info: dict) -> list[str]:
     """Human-readable lines of a ``run_info`` dict."""
     lines = [f"{info['path']}: {info['scene']} ({info['source']})", *model_lines(info)]
-    t = info["training"]
-    if t:
-        heldout = "" if t["heldout_psnr"] is None else f", held-out PSNR {t['heldout_psnr']:.2f} dB"
-        lines.append(f"training: step {t['steps']} after {t['seconds']:.0f} s (last log record), batch PSNR {t['psnr']:.2f} dB"
-                     f"{heldout}, {t['rays_per_s']:,.0f} rays/s" + ("" if info["resumable"] else " (not resumable)"))
+    if info["training"]:
+        lines.append(training_line(info["training"], info["resumable"]))
     e = info["eval"]
     lines.append(f"eval: {e['split']} {e['views']} views ({e['resolution'][0]}x{e['resolution'][1]}), PSNR "
                  f"{e['psnr']:.2f} dB, SSIM {e['ssim']:.4f}, {e['fps']:.1f} fps" if e else "eval: none yet")

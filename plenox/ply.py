@@ -13,6 +13,7 @@ import numpy as np
 
 from plenox.runs import atomic_write_bytes
 
+MESH_SUFFIXES = (".ply", ".obj")
 PLY_TYPES = {np.dtype("float32"): "float", np.dtype("float64"): "double", np.dtype("uint8"): "uchar",
              np.dtype("int32"): "int", np.dtype("uint32"): "uint"}
 
@@ -62,7 +63,7 @@ def write_mesh(path: Path, positions: np.ndarray, colors: np.ndarray, faces: np.
     elif suffix == ".ply":
         data = ply_bytes(xyz_rgb(positions, colors), faces)
     else:
-        raise ValueError(f"{path}: a mesh is written as .ply or .obj, not {suffix or 'no suffix'!r}")
+        raise ValueError(f"{path}: a mesh is written as {' or '.join(MESH_SUFFIXES)}, not {suffix or 'no suffix'!r}")
     atomic_write_bytes(path, data)
 
 

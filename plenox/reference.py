@@ -17,8 +17,8 @@ def ray_samples(grid: SparseGrid, origins: torch.Tensor, dirs: torch.Tensor, ste
     Returns gpos (M, S, 3) grid coordinates, t_world (M, S) world distance from the
     origin, valid (M, S) bool, world_step (M,) world length of one step.
     """
-    scale, offset = (torch.from_numpy(a).to(origins.dtype) for a in grid.scale_offset())
-    res = torch.tensor(grid.resolution, dtype=origins.dtype)
+    scale, offset = (torch.from_numpy(a).to(origins) for a in grid.scale_offset())
+    res = torch.tensor(grid.resolution, dtype=origins.dtype, device=origins.device)
     unit = dirs / dirs.norm(dim=-1, keepdim=True)
     g_origin = origins * scale + offset
     g_dir = unit * scale
@@ -38,7 +38,7 @@ def ray_samples(grid: SparseGrid, origins: torch.Tensor, dirs: torch.Tensor, ste
         hit = tmin <= tmax
         n_steps = torch.where(hit, torch.floor((tmax - tmin) / step) + 1, torch.zeros_like(tmin)).long()
         n_max = int(n_steps.max()) if n_steps.numel() else 0
-        k = torch.arange(n_max, dtype=origins.dtype)
+        k = torch.arange(n_max, dtype=origins.dtype, device=origins.device)
         t = torch.where(hit, tmin, torch.zeros_like(tmin))[:, None] + k[None, :] * step
         valid = k[None, :] < n_steps[:, None]
     gpos = g_origin[:, None, :] + t[..., None] * g_dir[:, None, :]
@@ -72,7 +72,7 @@ def render_reference(grid: SparseGrid, origins: torch.Tensor, dirs: torch.Tensor
     basis = eval_sh_basis(unit, b)
     coeffs = values[..., 1:].reshape(m, s, 3, b)
     color = torch.clamp((coeffs * basis[:, None, None, :]).sum(-1) + 0.5, min=0.0)
-    bg = torch.as_tensor(background, dtype=color.dtype)
+    bg = torch.as_tensor(background, dtype=color.dtype, device=color.device)
     rgb = (weights[..., None] * color).sum(1) + trans_final[:, None] * bg
     depth = (weights * t_world).sum(1)
     return {"rgb": rgb, "depth": depth, "acc": 1.0 - trans_final}

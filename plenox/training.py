@@ -42,7 +42,7 @@ class TrainingLoop:
     """Budgeted training of one model on a scene's training split, logged into a run folder.
 
     Subclasses implement ``train_step``, ``log_fields``, ``renderer``, ``save_checkpoint``
-    and ``resume``, and keep ``step`` (completed steps).
+    and ``resume`` (and may ``warm_up``), and keep ``step`` (completed steps).
     """
 
     def __init__(self, scene: Scene, config: RunSettings, run: RunDir, device: torch.device):
@@ -55,6 +55,9 @@ class TrainingLoop:
         self._heldout = None  # (origins, dirs, images) of the held-out views, built on first use
 
     # ----- what a model provides ----------------------------------------------------
+    def warm_up(self) -> None:
+        """One-off work before the training clock starts (the grid compiles its kernels); none by default."""
+
     def train_step(self) -> float:
         """One batch update; returns the batch's colour MSE (the PSNR that is logged)."""
         raise NotImplementedError
@@ -85,6 +88,7 @@ class TrainingLoop:
         """
         c = self.config
         self.budget = None if minutes is None else minutes * 60.0
+        self.warm_up()
         bar = tqdm(total=c.steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True,
                    bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
         record, window = {}, []   # window: (mse, seconds) of each step since the last record

@@ -33,3 +33,60 @@ def rays_at_box(grid, n, seed=0, distance=3.0, spread=0.5):
     origins = center + distance * dirs_out
     targets = center + spread * torch.randn(n, 3, generator=gen, dtype=dtype)
     return origins.contiguous(), (targets - origins).contiguous()
+
+
+def rays_missing_box(dtype=torch.float64):
+    """2 rays that point away from a box of radius ~1 around the origin."""
+    origins = torch.tensor([[5.0, 5.0, 5.0], [0.0, 3.0, 0.0]], dtype=dtype)
+    dirs = torch.tensor([[1.0, 0.2, 0.1], [0.0, 1.0, 0.0]], dtype=dtype)
+    return origins, dirs
+
+
+def rays_inside_box(grid, n, seed):
+    """n rays starting near the box centre in random directions."""
+    gen = torch.Generator().manual_seed(seed)
+    dtype = grid.density.dtype
+    origins = (grid.center.to(dtype) + 0.3 * torch.randn(n, 3, generator=gen, dtype=dtype)).contiguous()
+    return origins, torch.randn(n, 3, generator=gen, dtype=dtype)
+
+
+def rays_grazing_unit_box(dtype=torch.float64):
+    """6 rays of the box [-1, 1]^3 along faces, edges and axes: zero direction components and
+    origins on the boundary planes."""
+    origins = torch.tensor([[-3.0, 1.0, 0.0], [-3.0, -1.0, 1.0], [0.3, -3.0, 0.999], [1.0, 1.0, -3.0],
+                            [-3.0, 0.2, 0.4], [0.5, 0.5, 3.0]], dtype=dtype)
+    dirs = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0],
+                         [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]], dtype=dtype)
+    return origins, dirs
+
+
+def two_cluster_scene(n_rays, dtype=torch.float64, seed=5):
+    """Two dense clusters far apart in a 40^3 grid and n rays through both: the rays cross
+    long empty stretches (whole empty blocks are skipped) and cells with pruned corners."""
+    res = (40, 40, 40)
+    mask = np.zeros(res, dtype=bool)
+    mask[2:9, 3:12, 5:14] = True
+    mask[28:37, 25:34, 20:30] = True
+    mask[30:33, 27:30, 24:27] = False
+    grid = SparseGrid.create(res, radius=1.0, basis_dim=4, mask=mask, dtype=dtype)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        grid.density.copy_(torch.rand(grid.n_voxels, generator=gen, dtype=dtype) * 3)
+        grid.sh.copy_(torch.randn(grid.sh.shape, generator=gen, dtype=dtype) * 0.3)
+    a = grid.grid_to_world(torch.tensor([[5.0, 7.0, 9.0]], dtype=torch.float64)).to(dtype)
+    b = grid.grid_to_world(torch.tensor([[32.0, 29.0, 25.0]], dtype=torch.float64)).to(dtype)
+    jitter = 0.05 * torch.randn(n_rays, 3, generator=gen, dtype=dtype)
+    origins = (a - 0.5 * (b - a) + jitter).contiguous()
+    return grid, origins, (b - a).expand(n_rays, 3).contiguous()
+
+
+def corner_density_grid(dtype=torch.float64):
+    """A 33x30x35 grid with positive density only in one corner region: most blocks hold no
+    sample above the sigma gate, so density-aware skipping leaves them out."""
+    grid = random_grid(resolution=(33, 30, 35), seed=10, density_range=(-8.0, 4.0), fill=0.9, dtype=dtype)
+    corner = torch.zeros(grid.resolution, dtype=torch.bool)
+    corner[:14, :12, :15] = True
+    with torch.no_grad():
+        outside = grid.links[~corner & (grid.links >= 0)].long()
+        grid.density[outside] = -grid.density[outside].abs()
+    return grid

@@ -1,10 +1,10 @@
 """Numba kernels against the plain-torch reference, float64, forward and gradients."""
 
-import numpy as np
 import pytest
 import torch
 
-from gridutil import random_grid, rays_at_box
+from gridutil import (corner_density_grid, random_grid, rays_at_box, rays_grazing_unit_box, rays_inside_box,
+                      rays_missing_box, two_cluster_scene)
 from plenox.grid import SparseGrid
 from plenox.reference import render_reference
 from plenox.render import RenderOptions, render_rays
@@ -43,8 +43,7 @@ def test_random_sparse_grid(basis_dim):
 
 def test_rays_that_miss_the_box():
     grid = random_grid()
-    origins = torch.tensor([[5.0, 5.0, 5.0], [0.0, 3.0, 0.0]], dtype=torch.float64)
-    dirs = torch.tensor([[1.0, 0.2, 0.1], [0.0, 1.0, 0.0]], dtype=torch.float64)  # away from it
+    origins, dirs = rays_missing_box()
     out, _ = compare(grid, origins, dirs, RenderOptions(background=(0.2, 0.3, 0.4)))
     assert torch.allclose(out["rgb"], torch.tensor([[0.2, 0.3, 0.4]] * 2, dtype=torch.float64))
     assert (out["acc"] == 0).all() and (out["depth"] == 0).all()
@@ -52,41 +51,17 @@ def test_rays_that_miss_the_box():
 
 def test_rays_starting_inside_the_box():
     grid = random_grid(seed=3)
-    gen = torch.Generator().manual_seed(3)
-    origins = (grid.center + 0.3 * torch.randn(40, 3, generator=gen, dtype=torch.float64)).contiguous()
-    dirs = torch.randn(40, 3, generator=gen, dtype=torch.float64)
-    compare(grid, origins, dirs)
+    compare(grid, *rays_inside_box(grid, 40, seed=3))
 
 
 def test_rays_grazing_faces_and_axis_aligned():
     grid = random_grid(seed=4, center=(0.0, 0.0, 0.0), radius=(1.0, 1.0, 1.0))
-    # Along faces, edges and axes: zero direction components and origins on the boundary planes.
-    origins = torch.tensor([[-3.0, 1.0, 0.0], [-3.0, -1.0, 1.0], [0.3, -3.0, 0.999], [1.0, 1.0, -3.0],
-                            [-3.0, 0.2, 0.4], [0.5, 0.5, 3.0]], dtype=torch.float64)
-    dirs = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0],
-                         [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]], dtype=torch.float64)
-    compare(grid, origins, dirs)
+    compare(grid, *rays_grazing_unit_box())
 
 
 def test_rays_cross_pruned_voxels_and_empty_blocks():
-    # Two dense clusters far apart in a 40^3 grid: rays cross long empty stretches
-    # (whole empty blocks are skipped) and cells with some pruned corners.
-    res = (40, 40, 40)
-    mask = np.zeros(res, dtype=bool)
-    mask[2:9, 3:12, 5:14] = True
-    mask[28:37, 25:34, 20:30] = True
-    mask[30:33, 27:30, 24:27] = False
-    grid = SparseGrid.create(res, radius=1.0, basis_dim=4, mask=mask, dtype=torch.float64)
-    gen = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        grid.density.copy_(torch.rand(grid.n_voxels, generator=gen, dtype=torch.float64) * 3)
-        grid.sh.copy_(torch.randn(grid.sh.shape, generator=gen, dtype=torch.float64) * 0.3)
+    grid, origins, dirs = two_cluster_scene(30)
     assert grid.occupancy().float().mean() < 0.5
-    a = grid.grid_to_world(torch.tensor([[5.0, 7.0, 9.0]], dtype=torch.float64))
-    b = grid.grid_to_world(torch.tensor([[32.0, 29.0, 25.0]], dtype=torch.float64))
-    jitter = 0.05 * torch.randn(30, 3, generator=gen, dtype=torch.float64)
-    origins = (a - 0.5 * (b - a) + jitter).contiguous()
-    dirs = (b - a).expand(30, 3).contiguous()
     out, _ = compare(grid, origins, dirs, RenderOptions(stop_thresh=0.0))
     assert (out["acc"] > 0).all()
 
@@ -141,13 +116,7 @@ def test_touched_voxels_are_recorded():
 
 
 def test_density_aware_skipping_is_exact_and_tracks_updates():
-    # Positive density only in one corner region: most blocks hold no sample above the gate.
-    grid = random_grid(resolution=(33, 30, 35), seed=10, density_range=(-8.0, 4.0), fill=0.9)
-    corner = torch.zeros(grid.resolution, dtype=torch.bool)
-    corner[:14, :12, :15] = True
-    with torch.no_grad():
-        outside = grid.links[~corner & (grid.links >= 0)].long()
-        grid.density[outside] = -grid.density[outside].abs()
+    grid = corner_density_grid()
     assert 0 < grid.active_occupancy(1e-8).sum() < grid.occupancy().sum() / 2
     origins, dirs = rays_at_box(grid, 60, seed=10)
     compare(grid, origins, dirs)
