@@ -70,7 +70,8 @@ def main():
               f"{results[label]['train_rays_per_s']:.0f} training rays/s, render {r['fps']:.1f} fps at "
               f"{p['resolution'][0]}x{p['resolution'][1]}, {p['voxels']} voxels")
     name = Path(scene).name
-    plot_psnr_vs_time(curves, finals, out / f"psnr_vs_time_{name}.png", f"plenox fit on {name}, {os.cpu_count()} CPU cores")
+    plot_psnr_vs_time(curves, finals, out / f"psnr_vs_time_{name}.png",
+                      f"plenox fit on {name}, {os.cpu_count()} CPU cores")
     print(json.dumps({"scene": name, "runs": results, "curves": curves, "cpus": os.cpu_count(),
                       "machine": platform.machine(), "plot": str(out / f"psnr_vs_time_{name}.png")}))
 

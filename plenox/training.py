@@ -90,7 +90,7 @@ class TrainingLoop:
         self.budget = None if minutes is None else minutes * 60.0
         self.warm_up()
         bar = tqdm(total=c.steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True,
-                   bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+                   desc=c.model, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
         record, window = {}, []   # window: (mse, seconds) of each step since the last record
         last_ckpt = time.perf_counter()
         heldout_step = None

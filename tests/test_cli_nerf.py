@@ -71,7 +71,8 @@ def test_render_eval_info_and_exports(nerf_run, tmp_path, capsys):
     (["export", "{run}", "--format", "mesh"], ["holds a nerf model"]),
     (["fit", "--model", "plenoxels", "--config", "nerf_tiny", "--out", "{tmp}/x"], ["is a nerf config"]),
     (["fit", "--resume", "--model", "plenoxels", "--out", "{run}"], ["holds a nerf run"]),
-    (["fit", "--model", "nerf", "--config", "nerf_tiny", "--out", "{tmp}/x", "netwidth=wide"], ["netwidth must be int"]),
+    (["fit", "--model", "nerf", "--config", "nerf_tiny", "--out", "{tmp}/x", "netwidth=wide"],
+     ["netwidth must be int"]),
 ])
 def test_wrong_kind_is_one_line(nerf_run, tmp_path, capsys, args, words):
     args = [a.format(tmp=tmp_path, run=nerf_run) for a in args]

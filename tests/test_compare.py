@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from plenox.cli import main
-from plenox.compare import CompareError, compare_fit, compare_runs, speedup, time_to_psnr
+from plenox.compare import CompareError, compare_fit, compare_runs, parse_levels, speedup, time_to_psnr
 from plenox.runs import RunError
 
 RUN_FIELDS = {"run", "model", "label", "psnr", "psnr_std", "ssim", "ssim_std", "render_fps", "render_seconds_per_frame",
@@ -29,6 +29,13 @@ PROTOCOL_FIELDS = {"scene", "format", "split", "views", "view_names", "views_in_
 ])
 def test_time_to_psnr(curve, level, expected):
     assert time_to_psnr(curve, level) == (None if expected is None else pytest.approx(expected))
+
+
+def test_parse_levels():
+    assert parse_levels("20,25.5,30") == (20.0, 25.5, 30.0)
+    for bad in ("20,x", "nan", ""):
+        with pytest.raises(CompareError, match="levels"):
+            parse_levels(bad)
 
 
 def test_speedup():

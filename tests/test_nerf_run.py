@@ -74,7 +74,8 @@ def test_llff_path_ndc_and_all_image_batches(tmp_path):
                       progress=False, model="nerf")
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     # nerf_llff: the reference's fern settings, near/far of the NDC scene, black background, factor 8
-    assert (saved["batching"], saved["raw_noise_std"], saved["lr_decay_steps"], saved["downscale"]) == ("all", 1.0, 250_000, 8)
+    preset = (saved["batching"], saved["raw_noise_std"], saved["lr_decay_steps"], saved["downscale"])
+    assert preset == ("all", 1.0, 250_000, 8)
     assert (saved["near"], saved["far"], saved["white_bkgd"]) == (0.0, 1.0, False)
     assert metrics["protocol"]["resolution"] == [24, 18] and metrics["protocol"]["model"] == "nerf"
     assert metrics["protocol"]["background"] == [0.0, 0.0, 0.0]

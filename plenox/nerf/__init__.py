@@ -9,7 +9,7 @@ from .sampling import hierarchical_samples, invert_pdf, pdf_uniforms, sample_pdf
 from .volume import render_weights, volume_render
 
 __all__ = [
-    "NerfConfig", "NerfMLP", "NerfModel", "PositionalEncoding", "ShuffledRays", "configure_threads", "hierarchical_samples",
-    "invert_pdf", "mse_to_psnr", "pdf_uniforms", "render_weights", "sample_pdf", "stratified_samples",
-    "volume_render",
+    "NerfConfig", "NerfMLP", "NerfModel", "PositionalEncoding", "ShuffledRays", "configure_threads",
+    "hierarchical_samples", "invert_pdf", "mse_to_psnr", "pdf_uniforms", "render_weights", "sample_pdf",
+    "stratified_samples", "volume_render",
 ]
