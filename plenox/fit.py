@@ -83,13 +83,12 @@ class Trainer(TrainingLoop):
     def schedule_step(self) -> float:
         """Where the schedules stand, in steps of config.steps.
 
-        With a time budget the schedules (learning rates, upsamples) run on the larger of the
-        step fraction and the time fraction, so a short budget compresses the whole schedule
-        instead of cutting it off with undecayed learning rates."""
-        fraction = self.step / self.config.steps
+        With a time budget the schedules (learning rates, upsamples) are laid out over the
+        budget instead: training time spent / budget stands for step / steps, so any budget
+        runs the whole schedule, neither cut off nor finished early."""
         if self.budget:
-            fraction = max(fraction, self.elapsed / self.budget)
-        return fraction * self.config.steps
+            return min(self.elapsed / self.budget, 1.0) * self.config.steps
+        return float(self.step)
 
     def lr(self) -> tuple[float, float]:
         c = self.config

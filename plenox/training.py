@@ -78,7 +78,7 @@ class TrainingLoop:
 
     # ----- the loop -------------------------------------------------------------------
     def train(self, minutes: float | None = None, progress: bool = True) -> dict:
-        """Train until config.steps or ``minutes`` of (total) training time; checkpoint at the end.
+        """Train for ``minutes`` of (total) training time if given, else config.steps; checkpoint at the end.
 
         A record is logged every log_every steps or log_every_s training seconds, whichever
         comes first, and for the last steps when training stops; with eval_every_s > 0 the
@@ -98,7 +98,7 @@ class TrainingLoop:
             heldout_step = self.log_heldout()
         next_eval = self.elapsed + c.eval_every_s
         try:
-            while self.step < c.steps and (self.budget is None or self.elapsed < self.budget):
+            while self.keep_going():
                 start = time.perf_counter()
                 mse = self.train_step()
                 took = time.perf_counter() - start
@@ -124,6 +124,13 @@ class TrainingLoop:
             self.save_checkpoint()
         return record
 
+    def keep_going(self) -> bool:
+        """With a time budget, train until it is spent (the schedules are laid out over it);
+        otherwise until config.steps."""
+        if self.budget is not None:
+            return self.elapsed < self.budget
+        return self.step < self.config.steps
+
     def log_window(self, window: list[tuple[float, float]], bar: tqdm) -> dict:
         """Log the record of the steps in ``window`` ((mse, seconds) each), show it on the bar, return it."""
         mses, seconds = zip(*window)
@@ -139,10 +146,12 @@ class TrainingLoop:
         return self.step
 
     def eta(self, seconds_per_step: float) -> str:
-        """Training time left, as M:SS: the steps left at the recent pace, capped by the time budget."""
-        left = (self.config.steps - self.step) * seconds_per_step
+        """Training time left, as M:SS: what is left of the time budget, else the steps left at
+        the recent pace."""
         if self.budget is not None:
-            left = min(left, max(self.budget - self.elapsed, 0.0))
+            left = max(self.budget - self.elapsed, 0.0)
+        else:
+            left = (self.config.steps - self.step) * seconds_per_step
         minutes, seconds = divmod(int(left + 0.5), 60)
         return f"{minutes}:{seconds:02d}"
 
