@@ -19,13 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from plenox.config import load_config
 from plenox.grid import GridFileError, SparseGrid
 from plenox.mesh import extract_mesh
 from plenox.ply import MESH_SUFFIXES, ply_bytes, write_mesh
 from plenox.runs import RunDir, RunError, atomic_write_bytes, atomic_write_json
 from plenox.sh import SH_C0
-from plenox.workflow import open_scene, render_run, scene_config, scene_record
+from plenox.workflow import render_run, scene_config, scene_record
 
 FORMATS = ("svox2", "ply", "mesh", "video", "depth")
 DEFAULT_NAMES = {"svox2": "ckpt.npz", "ply": "points.ply", "mesh": "mesh.ply", "video": "orbit.mp4",
