@@ -243,7 +243,7 @@ def protocol_lines(report: dict) -> list[str]:
                        for s, c in ((s, p["curve"][s["label"]]) for s in runs) if c["points"])
     return [f"- scene: {p['scene']} ({p['format']}), {p['split']} split, {p['views']} of {p['views_in_split']} views "
             f"({names}) at {p['resolution'][0]}x{p['resolution'][1]}",
-            f"- background: " + ", ".join(f"{k} {v}" for k, v in p["background"].items()),
+            "- background: " + ", ".join(f"{k} {v}" for k, v in p["background"].items()),
             f"- metrics: {p['averaging']}; SSIM {p['ssim']}",
             f"- fits: one after another{budget}; runs: " + ", ".join(f"{s['label']} {s['run']}" for s in runs),
             f"- held-out curve (training seconds vs mean PSNR of subsampled held-out views): {curves or 'none'}",

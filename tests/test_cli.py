@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 from plenox.cli import main
 

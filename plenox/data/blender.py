@@ -37,17 +37,13 @@ def load_blender(folder: Path, downscale: int, background) -> Scene:
         if split == "val" and not path.exists():
             continue
         splits[split] = _load_split(path, downscale, bg)
-    return Scene(
-        name=folder.name,
-        format="blender",
-        splits=splits,
-        background=bg,
-        center=BOX_CENTER,
-        radius=BOX_RADIUS,
-        near=NEAR,
-        far=FAR,
-        ndc=False,
-    )
+    return object_scene(folder.name, "blender", splits, bg)
+
+
+def object_scene(name: str, fmt: str, splits: dict, background) -> Scene:
+    """A Scene with the NeRF-synthetic geometry: svox2's box (centre 0, radius 1.5) and near 2, far 6."""
+    return Scene(name=name, format=fmt, splits=splits, background=background, center=BOX_CENTER,
+                 radius=BOX_RADIUS, near=NEAR, far=FAR, ndc=False)
 
 
 def _load_split(path: Path, downscale: int, background) -> Split:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from plenox.cameras import Cameras, pixel_rays
-from plenox.data.blender import BOX_CENTER, BOX_RADIUS, FAR, NEAR, write_blender_scene
+from plenox.data.blender import object_scene, write_blender_scene
 from plenox.data.images import WHITE, area_downscale
 from plenox.data.scene import Scene, Split
 
@@ -239,14 +239,4 @@ def builtin_scene(size: int = 64, n_train: int = 40, n_test: int = 10, seed: int
         cams = hemisphere_cameras(count, size, rng)
         images, alpha = render_builtin(cams)
         splits[split_name] = Split(images=images, cameras=cams, names=[f"r_{i}" for i in range(count)], alpha=alpha)
-    return Scene(
-        name="builtin",
-        format="builtin",
-        splits=splits,
-        background=WHITE,
-        center=BOX_CENTER,
-        radius=BOX_RADIUS,
-        near=NEAR,
-        far=FAR,
-        ndc=False,
-    )
+    return object_scene("builtin", "builtin", splits, WHITE)
