@@ -7,7 +7,7 @@ marcher evaluates); both renderers are charged the same count, so the ratio of s
 is the ratio of times. ``--device cuda`` runs both on the GPU (the reference as torch CUDA
 ops), timing with a device synchronisation. The last line printed is one JSON object.
 
-    python benchmarks/kernels.py [--device cpu|cuda|auto] [--resolution 128] [--rays 4096] [--repeats 3]
+    python benchmarks/kernels.py [--device cpu|cuda|auto] [--resolution 128] [--rays 4096] [--repeats 5]
 """
 
 import argparse
@@ -48,20 +48,23 @@ def count_samples(grid, origins, dirs, step) -> int:
     return int(ray_samples(grid, origins, dirs, step)[2].sum())
 
 
-def time_best(fn, repeats: int, device: torch.device) -> float:
-    """Best wall time of ``repeats`` calls of ``fn`` after a warm-up (which compiles the kernels);
-    on a GPU each call is timed until the device has finished its work."""
-    def run():
+def time_best(fns, repeats: int, device: torch.device) -> list[float]:
+    """Best wall time of each of ``fns`` over ``repeats`` rounds after a warm-up (which compiles
+    the kernels). A round calls every function once, so a slow spell of a shared host slows
+    both sides of a ratio alike; on a GPU each call is timed until the device has finished."""
+    def run(fn):
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    run()
-    best = float("inf")
+    for fn in fns:
+        run(fn)
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            run(fn)
+            best[i] = min(best[i], time.perf_counter() - start)
     return best
 
 
@@ -95,7 +98,7 @@ def main():
     parser.add_argument("--rays", type=int, default=4096)
     parser.add_argument("--reference-rays", type=int, default=512,
                         help="rays for the (slow, memory-hungry) reference; rates are per sample")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     args = parser.parse_args()
 
@@ -112,8 +115,7 @@ def main():
         ("fwd_bwd", fwd_bwd_fn(kernel_render, grid, o, d, grad),
          fwd_bwd_fn(reference_render, grid, ref_o, ref_d, ref_grad)),
     ):
-        t_kernel = time_best(fn_k, args.repeats, device)
-        t_ref = time_best(fn_r, args.repeats, device)
+        t_kernel, t_ref = time_best((fn_k, fn_r), args.repeats, device)
         results[f"samples_per_s_{name}"] = samples / t_kernel
         results[f"rays_per_s_{name}"] = args.rays / t_kernel
         results[f"reference_samples_per_s_{name}"] = ref_samples / t_ref

@@ -38,6 +38,7 @@ _voxel = compile_functions(vars(voxel), voxel.DEVICE_FUNCTIONS, _device_jit)
 tv_voxel_grad = _voxel["tv_voxel_grad"]
 rmsprop_element = _voxel["rmsprop_element"]
 
+SCRATCH_SIZE = raymarch.SCRATCH_SIZE
 MODE_FORWARD = raymarch.MODE_FORWARD
 MODE_BACKWARD = raymarch.MODE_BACKWARD
 MODE_MAX_WEIGHT = raymarch.MODE_MAX_WEIGHT
@@ -65,8 +66,8 @@ def _cached_kernel(fn):
 
 @njit
 def _scratch(sh):
-    """Per-worker scratch for march_ray: SH basis (16,), corner rows (8,), corner weights (8,)."""
-    return np.empty(16, dtype=sh.dtype), np.empty(8, dtype=np.int64), np.empty(8, dtype=sh.dtype)
+    """Per-worker scratch for march_ray: basis (SCRATCH_SIZE,), corner rows (8,), corner weights (8,)."""
+    return np.empty(SCRATCH_SIZE, dtype=sh.dtype), np.empty(8, dtype=np.int64), np.empty(8, dtype=sh.dtype)
 
 
 @_cached_kernel

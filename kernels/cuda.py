@@ -19,6 +19,7 @@ from numba import cuda, from_dtype, types
 from . import raymarch, voxel
 from .targets import compile_functions
 
+SCRATCH_SIZE = raymarch.SCRATCH_SIZE
 MODE_FORWARD = raymarch.MODE_FORWARD
 MODE_BACKWARD = raymarch.MODE_BACKWARD
 MODE_MAX_WEIGHT = raymarch.MODE_MAX_WEIGHT
@@ -68,7 +69,7 @@ def _ray_kernels(dtype: np.dtype):
               sigma_thresh, stop_thresh, background, mode, rgb, grad_rgb, grad_density, grad_sh, touched):
         # Corner rows fit int32 (links are int32), which saves registers over the CPU's int64.
         return march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                            step, sigma_thresh, stop_thresh, background, cuda.local.array(16, scratch),
+                            step, sigma_thresh, stop_thresh, background, cuda.local.array(SCRATCH_SIZE, scratch),
                             cuda.local.array(8, types.int32), cuda.local.array(8, scratch),
                             mode, rgb, grad_rgb, grad_density, grad_sh, touched)
 

@@ -38,6 +38,12 @@ C3_6 = -0.5900435899266435
 # The block-occupancy structure groups 2**BLOCK_SHIFT cells per axis.
 BLOCK_SHIFT = 3
 
+# march_ray's scratch array ``basis`` (of the data dtype) holds the ray's SH basis in
+# [0, 16) and, while scattering a sample, its colour gradient per SH coefficient in
+# [COEF, COEF + 3B): one contiguous row that each corner's gradient row adds in a single sweep.
+COEF = 16
+SCRATCH_SIZE = COEF + 3 * 16
+
 # What march_ray does besides compositing.
 MODE_FORWARD = 0      # render only
 MODE_BACKWARD = 1     # scatter dL/d(density) and dL/d(sh)
@@ -215,7 +221,7 @@ def march_ray(links, density, sh, n_basis, occ, scale, offset,
     MODE_MAX_WEIGHT: grad_density (N,) receives, per voxel, the largest weight of any
     sample it is a corner of; the other gradient arguments are not touched.
     ``occ`` is the block occupancy (uint8, cells grouped 2**BLOCK_SHIFT per axis);
-    ``scale``/``offset`` (3,) map world to grid coordinates; ``basis`` (>= B), ``idx``
+    ``scale``/``offset`` (3,) map world to grid coordinates; ``basis`` (SCRATCH_SIZE,), ``idx``
     (8, int) and ``wts`` (8,) are caller-provided scratch. Depth is in world units along
     the unit direction from the origin; opacity is 1 - final transmittance.
     """
@@ -334,10 +340,16 @@ def march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, di
 
 def scatter_sample(n_basis, idx, wts, basis, weight, dsigma, on_r, on_g, on_b,
                    g_r, g_g, g_b, grad_density, grad_sh, touched):
-    """Scatter one sample's gradients to its 8 corners (colour only where it was not clamped)."""
+    """Scatter one sample's gradients to its 8 corners (colour only where it was not clamped);
+    ``basis`` holds the SH basis and receives the per-coefficient gradients (see COEF)."""
     sr = weight * g_r if on_r else 0.0
     sg = weight * g_g if on_g else 0.0
     sb = weight * g_b if on_b else 0.0
+    width = 3 * n_basis
+    for k in range(n_basis):
+        basis[COEF + k] = basis[k] * sr
+        basis[COEF + n_basis + k] = basis[k] * sg
+        basis[COEF + 2 * n_basis + k] = basis[k] * sb
     for n in range(8):
         row = idx[n]
         if row < 0:
@@ -345,11 +357,8 @@ def scatter_sample(n_basis, idx, wts, basis, weight, dsigma, on_r, on_g, on_b,
         w = wts[n]
         add1(grad_density, row, w * dsigma)
         touched[row] = 1
-        for k in range(n_basis):
-            wb = w * basis[k]
-            add2(grad_sh, row, k, wb * sr)
-            add2(grad_sh, row, n_basis + k, wb * sg)
-            add2(grad_sh, row, 2 * n_basis + k, wb * sb)
+        for j in range(width):
+            add2(grad_sh, row, j, w * basis[COEF + j])
 
 
 def record_max_weight(idx, weight, max_weight):

@@ -44,6 +44,8 @@ LEVELS = (20.0, 25.0, 30.0)
 SIDE_BY_SIDE_VIEWS = 3
 ERROR_MAX = 0.25          # error maps: mean absolute RGB error, colour scale clipped at this value
 DEFAULT_CURVE_POINTS = 10  # compare_fit without eval_every_s: held-out evaluations per budget
+FIRST_POINT_FRACTION = 1 / 600  # compare_fit: first held-out point at this share of the budget,
+                                # then at doubling times (1, 2, 4, ... s of a 10-minute budget)
 ALL_VIEWS_CURVE = 10       # views of the held-out curve when the final evaluation uses every view
 
 
@@ -388,8 +390,9 @@ def compare_fit(source: str | None, out, budget_minutes: float = 10.0, models=("
     """Fit each of ``models`` ("model" or "model:config") to ``source`` into out/<model> for
     ``budget_minutes`` of training each, one after another, then write the report (compare_runs).
 
-    Every fit is evaluated on the first ``views`` test views (0: all): its held-out curve every
-    ``eval_every_s`` training seconds (default: budget / 10) on every ``curve_stride``-th pixel
+    Every fit is evaluated on the first ``views`` test views (0: all): its held-out curve from
+    budget x FIRST_POINT_FRACTION training seconds at doubling times, then every
+    ``eval_every_s`` training seconds (default: budget / 10), on every ``curve_stride``-th pixel
     per axis of those views (0: about 24 pixels across; at most ALL_VIEWS_CURVE views when
     ``views`` is 0), and its final evaluation on the whole views. All fits load the scene at
     the same ``downscale`` (default: the largest of their configs', e.g. nerf_llff's 8).
@@ -406,7 +409,8 @@ def compare_fit(source: str | None, out, budget_minutes: float = 10.0, models=("
     if downscale is None:
         downscale = max(load_config(config, model=model).downscale for _, model, config in specs)
     every = eval_every_s if eval_every_s is not None else budget_minutes * 60 / DEFAULT_CURVE_POINTS
-    overrides = [f"eval_every_s={every}", f"eval_every_views={views or ALL_VIEWS_CURVE}",
+    first = min(budget_minutes * 60 * FIRST_POINT_FRACTION, every)
+    overrides = [f"eval_every_s={every}", f"eval_first_s={first}", f"eval_every_views={views or ALL_VIEWS_CURVE}",
                  f"eval_every_stride={curve_stride}", f"eval_views={views}", f"downscale={downscale}"]
     for label, model, config in specs:
         fit_run(source, str(out / label), config, overrides, minutes=budget_minutes, force=force, device=device,

@@ -34,6 +34,7 @@ class RunSettings:
     eval_split: str = "test"
     eval_views: int = 0                       # 0 = all views of the split
     eval_every_s: float = 0.0                 # >0: PSNR on a few held-out views every so many training seconds
+    eval_first_s: float = 0.0                 # >0: ... first at this time, then at doubling spacing up to eval_every_s
     eval_every_views: int = 10                # how many views that periodic evaluation renders
     eval_every_stride: int = 1                # ... using every k-th pixel per axis (0: about 24 pixels across)
     seed: int = 0
@@ -92,6 +93,7 @@ class FitConfig(RunSettings):
     step_size: float = 0.5
     sigma_thresh: float = 1e-8
     stop_thresh: float = 1e-7
+    render_stop_thresh: float = 1e-3          # early stop when rendering a fitted grid (render, eval)
     background: list | None = None            # RGB; None = the scene's background (black if none)
 
     def check(self) -> "FitConfig":

@@ -7,6 +7,7 @@ run folder (``plenox.runs.RunDir``); ``Trainer.resume`` continues from the last 
 exactly (the ray sampler's RNG state is part of it).
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -44,8 +45,15 @@ def scene_background(scene: Scene, config: FitConfig) -> tuple[float, float, flo
 
 
 def render_options(scene: Scene, config: FitConfig) -> RenderOptions:
+    """Ray marching as training does it (gradients flow through every sample above stop_thresh)."""
     return RenderOptions(step=config.step_size, sigma_thresh=config.sigma_thresh,
                          stop_thresh=config.stop_thresh, background=scene_background(scene, config))
+
+
+def view_options(scene: Scene, config: FitConfig) -> RenderOptions:
+    """Ray marching for looking at a fitted grid: stops at render_stop_thresh, because light
+    behind a transmittance of 1e-3 changes a pixel by at most a quarter of an 8-bit level."""
+    return dataclasses.replace(render_options(scene, config), stop_thresh=config.render_stop_thresh)
 
 
 def initial_grid(scene: Scene, config: FitConfig, device: torch.device) -> SparseGrid:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from plenox.config import ConfigError
-from plenox.fit import Trainer, render_options
+from plenox.fit import Trainer, view_options
 from plenox.nerf.fitting import NerfTrainer, load_renderer
 from plenox.renderer import GridRenderer
 
@@ -34,7 +34,7 @@ class ModelKind:
 
 
 def _grid_renderer(run, config, scene, device) -> GridRenderer:
-    return GridRenderer(run.load_grid().to(device), render_options(scene, config))
+    return GridRenderer(run.load_grid().to(device), view_options(scene, config))
 
 
 def _nerf_renderer(run, config, scene, device):

@@ -83,7 +83,7 @@ class TrainingLoop:
         A record is logged every log_every steps or log_every_s training seconds, whichever
         comes first, and for the last steps when training stops; with eval_every_s > 0 the
         held-out PSNR is logged before the first step, every eval_every_s training seconds
-        and at the end. Ctrl-C stops after the current step and still writes the checkpoint.
+        (from eval_first_s at doubling spacing, if set) and at the end. Ctrl-C stops after the current step and still writes the checkpoint.
         Returns the last training log record.
         """
         c = self.config
@@ -96,7 +96,7 @@ class TrainingLoop:
         heldout_step = None
         if c.eval_every_s > 0 and self.step == 0:
             heldout_step = self.log_heldout()
-        next_eval = self.elapsed + c.eval_every_s
+        next_eval = self.next_heldout_time()
         try:
             while self.keep_going():
                 start = time.perf_counter()
@@ -109,7 +109,7 @@ class TrainingLoop:
                     record, window = self.log_window(window, bar), []
                 if c.eval_every_s > 0 and self.elapsed >= next_eval:
                     heldout_step = self.log_heldout()
-                    next_eval = self.elapsed + c.eval_every_s
+                    next_eval = self.next_heldout_time()
                 if time.perf_counter() - last_ckpt > c.checkpoint_every_s:
                     self.save_checkpoint()
                     last_ckpt = time.perf_counter()
@@ -139,6 +139,17 @@ class TrainingLoop:
         bar.set_postfix(psnr=f"{record['psnr']:.2f}", rays_s=f"{record['rays_per_s']:.0f}",
                         eta=self.eta(sum(seconds) / len(window)), refresh=False)
         return record
+
+    def next_heldout_time(self) -> float:
+        """Training seconds of the next held-out record: eval_every_s after now, or with
+        eval_first_s > 0 first at eval_first_s and then at doubling times until the spacing
+        reaches eval_every_s (dense early points where fast models change the most)."""
+        c = self.config
+        if c.eval_first_s <= 0:
+            return self.elapsed + c.eval_every_s
+        if self.elapsed < c.eval_first_s:
+            return c.eval_first_s
+        return self.elapsed + min(c.eval_every_s, self.elapsed)
 
     def log_heldout(self) -> int:
         """Log a held-out record; return the step it was taken at."""
