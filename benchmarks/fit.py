@@ -6,7 +6,7 @@ fresh run with the full test-split evaluation at the end, records the held-out P
 render speed, plots PSNR vs time, and prints one JSON object as its last line.
 
     python benchmarks/fit.py ../shared/data/lego_200 --minutes 5 10 --out /tmp/bench_lego
-    python benchmarks/fit.py ../shared/data/fern --minutes 10 --out /tmp/bench_fern
+    python benchmarks/fit.py ../shared/data/fern --minutes 10 --out /tmp/bench_fern downscale=8
 
 The scene folder may also come from $PLENOX_DATA/<name>.
 """
@@ -46,7 +46,7 @@ def main():
     parser.add_argument("--curve-every", type=float, default=30.0, help="training seconds between held-out evaluations")
     parser.add_argument("--curve-views", type=int, default=10)
     parser.add_argument("overrides", nargs="*", metavar="key=value")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
 
     configure_threads()
     scene = resolve_scene(args.scene)

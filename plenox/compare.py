@@ -13,6 +13,8 @@ Figures:
                          the held-out views): the first crossing of the level, linearly
                          interpolated between the two curve points around it; None when no
                          point reaches it ("not reached")
+  to final PSNR          when the first run's curve reaches the PSNR of another run's last
+                         held-out point, against the other's own first crossing of it
   speed-up               time of another run / time of the first run at each level; when
                          only the first run reaches it, at least (the other's training time) /
                          (the first's time)
@@ -199,7 +201,23 @@ def build_report(summaries: list[dict], levels=LEVELS, budget_minutes: float | N
                 "device": {s["label"]: s["protocol"]["device"] for s in summaries},
                 "threads": {s["label"]: s["protocol"]["threads"] for s in summaries},
                 "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    return {"runs": summaries, "levels": list(levels), "time_to_psnr": table, "protocol": protocol}
+    return {"runs": summaries, "levels": list(levels), "time_to_psnr": table,
+            "to_final_psnr": [reach_final(first, other) for other in summaries[1:]], "protocol": protocol}
+
+
+def reach_final(first: dict, other: dict) -> dict:
+    """When the first run reaches the PSNR the other ended at (the other's last held-out point,
+    so both sides are the same views and pixels), against when the other got there itself.
+
+    Returns {"target", "psnr" (None without a curve), "seconds" {label: time or None},
+    "speedup_of_first" (see ``speedup``)}.
+    """
+    if not other["curve"]:
+        return {"target": other["label"], "psnr": None, "seconds": {}, "speedup_of_first": {}}
+    level = other["curve"][-1][1]
+    mine, theirs = time_to_psnr(first["curve"], level), time_to_psnr(other["curve"], level)
+    return {"target": other["label"], "psnr": level, "seconds": {first["label"]: mine, other["label"]: theirs},
+            "speedup_of_first": {} if mine == 0.0 else speedup(mine, theirs, other["training_seconds"])}
 
 
 def fmt_seconds(seconds: float | None, limit: float) -> str:
@@ -262,7 +280,23 @@ def speedup_lines(report: dict) -> list[str]:
         cells = [f"{e['psnr']:g} dB: {fmt_speedup(e['speedup_of_first'][other['label']])}"
                  for e in report["time_to_psnr"]]
         lines.append(f"- {first} over {other['label']} (time to reach the level): " + "; ".join(cells))
+    for entry in report["to_final_psnr"]:
+        lines.append(final_line(first, entry))
     return lines
+
+
+def final_line(first: str, entry: dict) -> str:
+    """A ``reach_final`` entry as a Markdown list item."""
+    other = entry["target"]
+    if entry["psnr"] is None:
+        return f"- {first} to {other}'s final PSNR: n/a ({other} has no held-out curve)"
+    mine, theirs = entry["seconds"][first], entry["seconds"][other]
+    head = f"- {first} to {other}'s final held-out PSNR ({entry['psnr']:.2f} dB): "
+    if mine is None:
+        return head + f"not reached ({other}: {theirs:.1f} s)"
+    if mine == 0.0:
+        return head + f"already there before training ({other}: {theirs:.1f} s)"
+    return head + f"{mine:.1f} s vs {other}'s {theirs:.1f} s, {fmt_speedup(entry['speedup_of_first'])} sooner"
 
 
 def report_markdown(report: dict) -> str:

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from plenox.cli import main
-from plenox.compare import CompareError, compare_fit, compare_runs, parse_levels, speedup, time_to_psnr
+from plenox.compare import (CompareError, compare_fit, compare_runs, parse_levels, reach_final, speedup,
+                            time_to_psnr)
 from plenox.runs import RunError
 
 RUN_FIELDS = {"run", "model", "label", "psnr", "psnr_std", "ssim", "ssim_std", "render_fps", "render_seconds_per_frame",
@@ -44,6 +45,20 @@ def test_speedup():
     assert speedup(None, 30.0, 60.0) == {}
 
 
+def test_reach_final():
+    grid = {"label": "grid", "curve": [(0, 10.0), (2, 14.0), (4, 20.0)], "training_seconds": 4}
+    nerf = {"label": "nerf", "curve": [(0, 8.0), (300, 11.0), (600, 12.0)], "training_seconds": 600}
+    entry = reach_final(grid, nerf)
+    # The grid crosses 12 dB at 1 s (halfway from 10 to 14); the NeRF first gets there at 600 s.
+    assert entry["psnr"] == 12.0 and entry["seconds"] == {"grid": 1.0, "nerf": 600.0}
+    assert entry["speedup_of_first"] == {"ratio": 600.0}
+    ahead = reach_final(grid, {**nerf, "curve": [(0, 8.0), (600, 9.5)]})
+    assert ahead["seconds"]["grid"] == 0.0 and ahead["speedup_of_first"] == {}   # better before training
+    behind = reach_final(grid, {**nerf, "curve": [(0, 8.0), (600, 25.0)]})
+    assert behind["seconds"] == {"grid": None, "nerf": 600.0} and behind["speedup_of_first"] == {}
+    assert reach_final(grid, {**nerf, "curve": []})["psnr"] is None
+
+
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
     """compare_fit on the built-in scene: a tiny grid and a tiny NeRF, 3 training seconds each."""
@@ -68,9 +83,11 @@ def check_report(out, report):
     assert report["protocol"]["views"] == 2 and report["protocol"]["resolution"] == [64, 64]
     assert [e["psnr"] for e in report["time_to_psnr"]] == [20.0, 25.0, 30.0]
     assert json.loads((out / "report.json").read_text())["runs"][1]["model"] == "nerf"
+    final = report["to_final_psnr"]
+    assert len(final) == 1 and final[0]["target"] == "nerf" and final[0]["psnr"] == report["runs"][1]["curve"][-1][1]
     text = (out / "report.md").read_text()
     for words in ("final PSNR", "final SSIM", "time to 20 dB", "training rays/s", "render frames/s",
-                  "model size on disk", "peak memory", "Protocol", "cores"):
+                  "model size on disk", "peak memory", "Protocol", "cores", "nerf's final held-out PSNR"):
         assert words in text
     assert iio.imread(out / "psnr_vs_time.png").ndim == 3
     side = iio.imread(out / "side_by_side.png")
