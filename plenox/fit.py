@@ -51,8 +51,8 @@ def render_options(scene: Scene, config: FitConfig) -> RenderOptions:
 
 
 def view_options(scene: Scene, config: FitConfig) -> RenderOptions:
-    """Ray marching for looking at a fitted grid: stops at render_stop_thresh, because light
-    behind a transmittance of 1e-3 changes a pixel by at most a quarter of an 8-bit level."""
+    """Ray marching for looking at a fitted grid: stops at render_stop_thresh (default 1e-3:
+    the light behind changes a pixel by at most a quarter of an 8-bit level), not stop_thresh."""
     return dataclasses.replace(render_options(scene, config), stop_thresh=config.render_stop_thresh)
 
 

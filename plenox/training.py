@@ -83,7 +83,8 @@ class TrainingLoop:
         A record is logged every log_every steps or log_every_s training seconds, whichever
         comes first, and for the last steps when training stops; with eval_every_s > 0 the
         held-out PSNR is logged before the first step, every eval_every_s training seconds
-        (from eval_first_s at doubling spacing, if set) and at the end. Ctrl-C stops after the current step and still writes the checkpoint.
+        (from eval_first_s at doubling spacing, if set) and at the end. Ctrl-C stops after the
+        current step and still writes the checkpoint.
         Returns the last training log record.
         """
         c = self.config
