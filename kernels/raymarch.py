@@ -130,24 +130,25 @@ def interp_density(density, idx, wts):
 def interp_rgb(sh, idx, wts, basis, n_basis):
     """Unclamped colour (r, g, b): sum_k basis[k] * trilinear(sh[:, c * B + k]) + 0.5 per channel.
 
-    One sweep over each corner's row serves all three channels."""
-    r = 0.0
-    g = 0.0
-    b = 0.0
+    The trilinear SH row is accumulated in ``basis[COEF:COEF + 3B]`` first: a contiguous
+    sweep per corner in the data's dtype, which vectorises (float32: 8 lanes) where three
+    interleaved float64 dot products did not."""
+    width = 3 * n_basis
+    for j in range(width):
+        basis[COEF + j] = 0.0
     for n in range(8):
         row = idx[n]
         if row >= 0:
-            ar = 0.0
-            ag = 0.0
-            ab = 0.0
-            for k in range(n_basis):
-                ar += basis[k] * sh[row, k]
-                ag += basis[k] * sh[row, n_basis + k]
-                ab += basis[k] * sh[row, 2 * n_basis + k]
             w = wts[n]
-            r += w * ar
-            g += w * ag
-            b += w * ab
+            for j in range(width):
+                basis[COEF + j] += w * sh[row, j]
+    r = 0.0
+    g = 0.0
+    b = 0.0
+    for k in range(n_basis):
+        r += basis[k] * basis[COEF + k]
+        g += basis[k] * basis[COEF + n_basis + k]
+        b += basis[k] * basis[COEF + 2 * n_basis + k]
     return r + 0.5, g + 0.5, b + 0.5
 
 
