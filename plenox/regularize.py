@@ -25,10 +25,14 @@ def random_cell_range(grid: SparseGrid, fraction: float, generator: torch.Genera
 
 @torch.no_grad()
 def add_tv_grad(grid: SparseGrid, cells: tuple[int, int], weight_density: float, weight_sh: float) -> None:
-    """Add the TV gradients of the cells [lo, hi) to grid.density.grad and grid.sh.grad
-    (allocated if absent) and mark the voxels touched."""
+    """Add the gradients of weight * (mean TV term over the cells [lo, hi)) to grid.density.grad
+    and grid.sh.grad (allocated if absent) and mark the voxels touched.
+
+    The mean, not the sum, as svox2 (it divides its weight by the number of sampled cells), so
+    svox2's lambda_tv values carry over and the pull does not grow with the grid."""
     backend = backend_for(grid.density)
     scale = tv_scale(grid)
+    per_cell = 1.0 / max(1, cells[1] - cells[0])
     touched = False
     for param, weight in ((grid.density, weight_density), (grid.sh, weight_sh)):
         if weight <= 0:
@@ -37,7 +41,7 @@ def add_tv_grad(grid: SparseGrid, cells: tuple[int, int], weight_density: float,
             param.grad = torch.zeros_like(param)
         width = 1 if param.dim() == 1 else param.shape[1]
         backend.tv_grad(grid.links, param.data.view(-1, width), 0, width, scale, cells[0], cells[1],
-                        weight, param.grad.view(-1, width))
+                        weight * per_cell, param.grad.view(-1, width))
         touched = True
     if touched:
         grid.mark_touched(voxels_of_cells(grid, cells))
