@@ -70,8 +70,8 @@ class KernelBackend:
 
     def backward(self, grid, options, origins, dirs, rgb, grad_rgb):
         """(grad_density (N,), grad_sh (N, 3B), touched bool (N,)) for dL/drgb (M, 3)."""
-        grad_density = torch.zeros_like(grid.density)
-        grad_sh = torch.zeros_like(grid.sh)
+        grad_density = grid.grad_buffers.zeros_like("density", grid.density)
+        grad_sh = grid.grad_buffers.zeros_like("sh", grid.sh)
         touched = torch.zeros(grid.n_voxels, dtype=torch.uint8, device=grid.density.device)
         if origins.shape[0]:
             self._run("render_backward", (*self._grid_args(grid, options), origins, dirs, *self._march_args(options),

@@ -15,6 +15,7 @@ import torch
 from scipy import ndimage
 
 from plenox.backend import backend_for
+from plenox.grad_buffers import GradBuffers
 from plenox.kernels.raymarch import BLOCK_SHIFT
 from plenox.sh import check_basis_dim
 
@@ -112,6 +113,7 @@ class SparseGrid(torch.nn.Module):
         self._active = None          # (cache key, density-aware block occupancy)
         self._density_epoch = 0      # bumped by writers that bypass torch (kernels)
         self._touched = torch.zeros(n_rows, dtype=torch.bool)
+        self.grad_buffers = GradBuffers()   # gradients handed back by the optimiser, for reuse
 
     # ----- construction -------------------------------------------------------------
     @classmethod

@@ -23,16 +23,18 @@ class SparseRMSProp:
     @torch.no_grad()
     def step(self, lr_density: float, lr_sh: float) -> int:
         """Apply one update from grid.density.grad and grid.sh.grad to the touched voxels,
-        then clear the gradients. Returns the number of voxels updated."""
+        then clear the gradients (handing their buffers back to the grid for the next
+        backward pass). Returns the number of voxels updated."""
         grid = self.grid
         rows = grid.take_touched().nonzero().view(-1)
         backend = backend_for(grid.density)
-        for param, avg, lr in ((grid.density, self.avg_density, lr_density), (grid.sh, self.avg_sh, lr_sh)):
+        for name, avg, lr in (("density", self.avg_density, lr_density), ("sh", self.avg_sh, lr_sh)):
+            param = getattr(grid, name)
             if param.grad is None:
                 continue
             backend.rmsprop_update(param.data.view(avg.shape), param.grad.view(avg.shape), avg, rows,
                                    lr, self.beta, self.eps)
-            param.grad = None
+            grid.grad_buffers.release(name, param)
         grid.mark_density_changed()
         return int(rows.numel())
 

@@ -34,11 +34,12 @@ def add_tv_grad(grid: SparseGrid, cells: tuple[int, int], weight_density: float,
     scale = tv_scale(grid)
     per_cell = 1.0 / max(1, cells[1] - cells[0])
     touched = False
-    for param, weight in ((grid.density, weight_density), (grid.sh, weight_sh)):
+    for name, weight in (("density", weight_density), ("sh", weight_sh)):
+        param = getattr(grid, name)
         if weight <= 0:
             continue
         if param.grad is None:
-            param.grad = torch.zeros_like(param)
+            param.grad = grid.grad_buffers.zeros_like(name, param)
         width = 1 if param.dim() == 1 else param.shape[1]
         backend.tv_grad(grid.links, param.data.view(-1, width), 0, width, scale, cells[0], cells[1],
                         weight * per_cell, param.grad.view(-1, width))
