@@ -39,8 +39,9 @@ C3_6 = -0.5900435899266435
 BLOCK_SHIFT = 3
 
 # march_ray's scratch array ``basis`` (of the data dtype) holds the ray's SH basis in
-# [0, 16) and, while scattering a sample, its colour gradient per SH coefficient in
-# [COEF, COEF + 3B): one contiguous row that each corner's gradient row adds in a single sweep.
+# [0, 16) and, per sample, a contiguous row of 3B values in [COEF, COEF + 3B): first the
+# trilinear SH coefficients (interp_rgb), then, when scattering, the colour gradient per SH
+# coefficient, which each corner's gradient row adds in a single sweep.
 COEF = 16
 SCRATCH_SIZE = COEF + 3 * 16
 
