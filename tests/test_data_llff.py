@@ -46,7 +46,15 @@ def reference_poses(poses_arr: np.ndarray) -> np.ndarray:
 def test_loads_forward_facing_scene_in_ndc(folder):
     scene = load_scene(folder)
     assert detect_format(folder) == "llff" and scene.format == "llff"
-    assert scene.ndc and scene.center == (0, 0, 0) and scene.radius == (1, 1, 1)
+    assert scene.ndc and scene.center == (0, 0, 0) and scene.radius[2] == 1
+    # The box holds every training ray from the near plane (z = -1) to infinity (z = 1).
+    origins, dirs, _ = scene.split_rays("train")
+    half = torch.tensor(scene.radius[:2])
+    assert (half >= 1).all()
+    for end in (origins, origins + dirs):
+        assert (end[:, :2].abs() <= half * (1 + 1e-6)).all()
+    reach = torch.cat([origins, origins + dirs])[:, :2].abs().amax(0)
+    assert (torch.isclose(reach, half.float()) | ((half == 1) & (reach <= 1))).all()
     assert (scene.near, scene.far) == (0.0, 1.0)
     assert scene.background is None
     train, test = scene.splits["train"], scene.splits["test"]

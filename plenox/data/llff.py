@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from plenox.cameras import Cameras
+from plenox.cameras import Cameras, image_rays, to_ndc
 from plenox.data.checks import check_rigid
 from plenox.data.images import IMAGE_SUFFIXES, WHITE, load_images, scene_background
 from plenox.data.scene import Scene, SceneError, Split
@@ -106,6 +106,22 @@ def normalize_poses(c2w: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     return np.linalg.inv(average_pose(c2w)) @ c2w
 
 
+def ndc_half_extent(cams: Cameras, focal: float) -> tuple[float, float]:
+    """Half-widths in NDC x and y (at least 1) of the box that holds every ray of ``cams``
+    from the near plane (z = -1) to infinity (z = 1).
+
+    [-1, 1]^2 is the average camera's view; a camera moved sideways sees past it, and its
+    border rays (14% of fern's) would leave the grid through the sides and show the
+    background. NDC rays are straight, so their two ends bound them."""
+    half = np.ones(2)
+    for i in range(len(cams)):
+        origins, dirs = image_rays(cams, i)
+        ndc_o, ndc_d = to_ndc(origins, dirs, cams.width, cams.height, focal)
+        for end in (ndc_o, ndc_o + ndc_d):
+            half = np.maximum(half, end[..., :2].abs().amax(dim=(0, 1)).double().numpy())
+    return float(half[0]), float(half[1])
+
+
 def load_llff(folder: Path, downscale: int, background, holdout_every: int) -> Scene:
     """Load an LLFF folder; every ``holdout_every``-th view (0, N, 2N, ...) is the test split."""
     poses_path = folder / "poses_bounds.npy"
@@ -140,13 +156,14 @@ def load_llff(folder: Path, downscale: int, background, holdout_every: int) -> S
             names=[names[i] for i in idx.tolist()],
             alpha=None if alpha is None else alpha[idx],
         )
+    half_x, half_y = ndc_half_extent(splits["train"].cameras, float(cams.fx[0]))
     return Scene(
         name=folder.name,
         format="llff",
         splits=splits,
         background=scene_background(background, alpha is not None),
         center=(0.0, 0.0, 0.0),
-        radius=(1.0, 1.0, 1.0),
+        radius=(half_x, half_y, 1.0),
         near=0.0,
         far=1.0,
         ndc=True,
