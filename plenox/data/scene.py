@@ -59,7 +59,8 @@ class Scene:
     background: RGB in [0, 1] used for compositing and rendering; None where
         the images have no alpha and the format defines no background (LLFF).
     center, radius: the grid's world box (center +- radius per axis); in NDC
-        space (center 0, radius 1) when ``ndc`` is True.
+        space when ``ndc`` is True (center 0, radius 1 in z and at least 1 in x and y:
+        see ``plenox.data.llff.ndc_half_extent``).
     near, far: ray-parameter bounds for sampling (depth units, since ray
         directions have depth 1; NDC t in [0, 1] when ``ndc`` is True).
     ndc: rays must go through :func:`plenox.cameras.to_ndc` with ``ndc_focal``
