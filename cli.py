@@ -1,6 +1,6 @@
 """The ``plenox`` command: parse, validate, call the library, print.
 
-Every command is a thin wrapper over ``plenox.workflow``; errors the user can fix (bad
+Every command is a thin wrapper over ``plenox.runs.loading``; errors the user can fix (bad
 data, bad config, bad run folder, unusable device) print one line and exit with code 2.
 """
 
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="fit a radiance field to a folder of posed photos (or the built-in scene)")
     fit.add_argument("data", nargs="?", default=None,
                      help="scene folder (Blender, LLFF or nerfstudio); omit for the built-in scene")
-    fit.add_argument("--model", default=None, choices=["plenoxels", "nerf"],
+    fit.add_argument("--model", default=None,
                      help="what to fit (default: the config's model, else plenoxels)")
     fit.add_argument("--config", default=None,
                      help="config name (synthetic, llff, custom, builtin, tiny; nerf_synthetic, nerf_llff, nerf_tiny) "
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--minutes", type=float, default=None, help="wall-clock training budget")
     fit.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     fit.add_argument("--force", action="store_true", help="replace an existing run in --out")
-    fit.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device(fit)
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. steps=2000")
 
@@ -41,11 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--video", default=None, metavar="OUT.mp4", help="also write the frames as a video")
     render.add_argument("--depth", action="store_true", help="also write 16-bit depth PNGs and previews")
     render.add_argument("--views", type=int, default=0, help="render only the first N views")
+    add_device(render)
 
     ev = sub.add_parser("eval", help="measure a run on a split: DIR/eval/metrics.json")
     ev.add_argument("run", help="run folder written by plenox fit")
     ev.add_argument("--split", default="test", choices=["train", "val", "test"])
     ev.add_argument("--views", type=int, default=0, help="evaluate only the first N views (default: all)")
+    add_device(ev)
     add_prune(sub)
     add_export(sub)
     add_import(sub)
@@ -56,12 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_device(parser) -> None:
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="where to train or render (default auto: a CUDA GPU when usable, else the CPU)")
+
+
 def add_prune(sub) -> None:
     prune = sub.add_parser("prune", help="drop voxels no training ray sees; write a smaller run")
     prune.add_argument("run", help="run folder written by plenox fit")
     rule = prune.add_mutually_exclusive_group()
     rule.add_argument("--weight-thresh", type=float, default=None, metavar="W",
-                      help="keep voxels whose max rendered weight is >= W (default 0.256 / Rz)")
+                      help="keep voxels whose max rendered weight is >= W / Rz, as the fit prunes (default 0.256)")
     rule.add_argument("--density-thresh", type=float, default=None, metavar="S",
                       help="keep voxels whose raw density is >= S instead")
     prune.add_argument("--dilate", type=int, default=None, metavar="K",
@@ -73,6 +80,7 @@ def add_prune(sub) -> None:
     where.add_argument("--out", default=None, help="new run folder (default: DIR_pruned)")
     where.add_argument("--in-place", action="store_true", help="replace the run's own grid")
     prune.add_argument("--force", action="store_true", help="replace an existing run in --out")
+    add_device(prune)
 
 
 def add_export(sub) -> None:
@@ -86,6 +94,7 @@ def add_export(sub) -> None:
     export.add_argument("--frames", type=int, default=None, help="video: orbit frames (120); depth: render an orbit")
     export.add_argument("--split", default="test", choices=["train", "val", "test"], help="depth: views to render")
     export.add_argument("--views", type=int, default=0, help="depth: only the first N views")
+    add_device(export)
     export.add_argument("--scene-scale", type=float, default=1.0,
                         help="svox2: world scale of the file (2/3 for svox2's Blender fits)")
 
@@ -123,7 +132,7 @@ def add_compare(sub) -> None:
                          help="image downscale for every fit (default: the largest of the models' configs)")
     compare.add_argument("--levels", default="20,25,30", help="PSNR levels (dB) for time-to-PSNR (default 20,25,30)")
     compare.add_argument("--force", action="store_true", help="replace existing runs in OUT")
-    compare.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device(compare)
     compare.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -135,34 +144,63 @@ def split_overrides(args: argparse.Namespace) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from plenox import workflow
-
+    """Call the command function ``args`` names and print its result; returns the exit code."""
     if args.command == "fit":
+        from plenox.commands.fit import fit
+
         split_overrides(args)
-        metrics = workflow.fit_run(args.data, args.out, args.config, args.overrides, args.minutes,
-                                   args.resume, args.force, args.device, progress=not args.quiet, model=args.model)
+        metrics = fit(args.data, args.out, args.config, args.overrides, args.minutes, args.resume, args.force,
+                      args.device, progress=not args.quiet, model=args.model)
         if metrics.get("interrupted"):
             print(f"interrupted at step {metrics['step']}; checkpoint saved in {args.out} (continue with --resume)")
             return 130
         print_metrics(metrics, args.out)
     elif args.command == "eval":
-        print_metrics(workflow.eval_run(args.run, args.split, args.views), args.run)
+        from plenox.commands.evaluate import eval_run
+
+        print_metrics(eval_run(args.run, args.split, args.views, args.device), args.run)
     elif args.command == "render":
-        summary = workflow.render_run(args.run, args.split, args.orbit, args.video, args.depth, args.views)
+        from plenox.commands.render import render_run
+
+        summary = render_run(args.run, args.split, args.orbit, args.video, args.depth, args.views, device=args.device)
         print(f"rendered {summary['frames']} frames to {summary['folder']} at {summary['fps']:.1f} fps"
               + (f"; video {summary['video']}" if summary["video"] else ""))
-    elif args.command in ("prune", "export", "import", "info"):
-        return run_export_command(args)
+    elif args.command == "prune":
+        from plenox.commands.prune import prune_run
+
+        print_prune(prune_run(args.run, args.out, args.weight_thresh, args.density_thresh, args.dilate,
+                              args.ray_stride, args.views, args.in_place, args.force, args.device))
+    elif args.command == "export":
+        from plenox.commands.export import export_run
+
+        result = export_run(args.run, args.format, args.out, args.density_thresh, args.resolution, args.frames,
+                            args.split, args.views, args.scene_scale, args.device)
+        counts = ", ".join(f"{k} {v:,}" for k, v in result.items() if k not in ("format", "path", "seconds", "fps"))
+        print(f"wrote {result['format']} {result['path']} ({counts}) in {result['seconds']:.1f} s")
+    elif args.command == "import":
+        from plenox.commands.import_svox2 import import_run
+
+        split_overrides(args)
+        record = import_run(args.checkpoint, args.data, args.out, args.config, args.overrides, args.scene_scale,
+                            args.force)
+        print(f"imported {record['checkpoint']} ({'x'.join(map(str, record['resolution']))}, "
+              f"{record['voxels']:,} voxels) as the run {record['out']}")
     elif args.command == "compare":
         run_compare(args)
+    else:
+        from plenox.commands.info import format_info, run_info
+
+        summary = run_info(args.run)
+        print(json.dumps(summary) if args.json else "\n".join(format_info(summary)))
     return 0
 
 
 def run_compare(args: argparse.Namespace) -> None:
-    from plenox import compare
+    from plenox.commands import compare
+    from plenox.errors import CompareError
 
     if args.runs and args.data:
-        raise compare.CompareError("give a scene to fit or --runs to report on, not both")
+        raise CompareError("give a scene to fit or --runs to report on, not both")
     levels = compare.parse_levels(args.levels)
     if args.runs:
         report = compare.compare_runs(args.runs, args.out, levels)
@@ -171,29 +209,6 @@ def run_compare(args: argparse.Namespace) -> None:
                                      args.eval_every, args.views, args.curve_stride, args.downscale, args.force,
                                      args.device, progress=not args.quiet, levels=levels)
     print("\n".join(compare.format_summary(report, args.out)))
-
-
-def run_export_command(args: argparse.Namespace) -> int:
-    from plenox import export, info, prune
-
-    if args.command == "prune":
-        print_prune(prune.prune_run(args.run, args.out, args.weight_thresh, args.density_thresh, args.dilate,
-                                    args.ray_stride, args.views, args.in_place, args.force))
-    elif args.command == "export":
-        result = export.export_run(args.run, args.format, args.out, args.density_thresh, args.resolution, args.frames,
-                                   args.split, args.views, args.scene_scale)
-        counts = ", ".join(f"{k} {v:,}" for k, v in result.items() if k not in ("format", "path", "seconds", "fps"))
-        print(f"wrote {result['format']} {result['path']} ({counts}) in {result['seconds']:.1f} s")
-    elif args.command == "import":
-        split_overrides(args)
-        record = export.import_run(args.checkpoint, args.data, args.out, args.config, args.overrides,
-                                   args.scene_scale, args.force)
-        print(f"imported {record['checkpoint']} ({'x'.join(map(str, record['resolution']))}, "
-              f"{record['voxels']:,} voxels) as the run {record['out']}")
-    else:
-        summary = info.run_info(args.run)
-        print(json.dumps(summary) if args.json else "\n".join(info.format_info(summary)))
-    return 0
 
 
 def print_prune(report: dict) -> None:
@@ -233,13 +248,13 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    from plenox.errors import USER_ERRORS
-    from plenox.nerf import configure_threads
+    from plenox.errors import UserError
+    from plenox.models.nerf import configure_threads
 
     configure_threads()
     try:
         return run_command(args)
-    except USER_ERRORS as err:
+    except UserError as err:
         print(f"plenox {args.command}: error: {err}", file=sys.stderr)
         return USER_ERROR
 

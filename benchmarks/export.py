@@ -17,8 +17,8 @@ import time
 
 import torch
 
-from plenox.export import export_run
-from plenox.prune import prune_run
+from plenox.commands.export import export_run
+from plenox.commands.prune import prune_run
 
 MB = 1e6
 

@@ -17,10 +17,10 @@ import os
 import platform
 from pathlib import Path
 
-from plenox.compare import heldout_curve, plot_psnr_vs_time
-from plenox.nerf import configure_threads
-from plenox.runs import RunDir
-from plenox.workflow import fit_run
+from plenox.commands.compare import heldout_curve, plot_psnr_vs_time
+from plenox.models.nerf import configure_threads
+from plenox.runs.folder import RunDir
+from plenox.runs.fitting import fit_run
 
 
 def resolve_scene(path: str) -> str:

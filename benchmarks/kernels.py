@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from plenox.backend import resolve_device
-from plenox.grid import SparseGrid
-from plenox.reference import ray_samples, render_reference
-from plenox.render import RenderOptions, render_rays
+from plenox.models.grid import SparseGrid
+from plenox.models.grid_oracle import ray_samples, render_reference
+from plenox.models.grid_autograd import RenderOptions, render_rays
 
 
 def make_scene(resolution: int, n_rays: int, seed: int = 0):

@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from plenox.nerf import NerfConfig, NerfModel, configure_threads
+from plenox.models.nerf import NerfConfig, NerfModel, configure_threads
 
 
 def random_batch(n_rays: int, generator: torch.Generator):

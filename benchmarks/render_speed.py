@@ -15,9 +15,8 @@ import time
 
 import numpy as np
 
-from plenox.evaluate import view_rays
 from plenox.metrics import psnr
-from plenox.workflow import open_run
+from plenox.runs.loading import open_run
 
 
 def main():
@@ -33,7 +32,7 @@ def main():
         raise SystemExit(f"{args.run}: not a Plenoxels run")
     data = scene.splits["test"]
     picks = np.unique(np.linspace(0, len(data) - 1, min(args.views, len(data))).round().astype(int))
-    rays = [view_rays(scene, "test", int(i)) for i in picks]
+    rays = [scene.view_rays("test", int(i)) for i in picks]
     results = []
     for stop in args.stop:
         renderer.options = dataclasses.replace(renderer.options, stop_thresh=stop)

@@ -1,9 +1,10 @@
 """CPU kernels: the per-ray and per-voxel maths of ``kernels.raymarch`` and ``kernels.voxel``
 compiled with numba.njit and run on all cores.
 
-Inputs are assumed validated (``plenox.render`` does that): C-contiguous arrays, ``links``
+Inputs are assumed validated (``plenox.models.grid_autograd`` does that): C-contiguous arrays, ``links``
 int32 (Rx, Ry, Rz), ``density`` (N,), ``sh`` (N, 3B) and rays (M, 3) of one float dtype,
-``occ`` uint8 block occupancy, ``scale``/``offset``/``background`` float64 (3,).
+``occ`` uint8 block occupancy, ``scale``/``offset`` float64 (3,), ``march`` the ray-marching
+settings as one tuple of floats (``raymarch.MARCH_FIELDS``).
 
 Kernels that scatter (backward, max-weight) split the rays into P interleaved parts: part 0
 writes straight into the outputs and part p > 0 into private buffers ``priv_*[p - 1]``
@@ -72,7 +73,7 @@ def _scratch(sh):
 
 @_cached_kernel
 def render_forward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                   step, sigma_thresh, stop_thresh, background, out_rgb, out_depth, out_acc):
+                   march, out_rgb, out_depth, out_acc):
     """Render M rays: out_rgb (M, 3), out_depth (M,) world units, out_acc (M,) opacity."""
     n_rays = origins.shape[0]
     n_chunks = (n_rays + CHUNK - 1) // CHUNK
@@ -83,7 +84,7 @@ def render_forward(links, density, sh, n_basis, occ, scale, offset, origins, dir
         no_touch = np.empty(0, dtype=np.uint8)
         for r in range(c * CHUNK, min(n_rays, (c + 1) * CHUNK)):
             res = march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                               step, sigma_thresh, stop_thresh, background, basis, idx, wts,
+                               march, basis, idx, wts,
                                MODE_FORWARD, out_rgb, out_rgb, no_grad_d, no_grad_sh, no_touch)
             out_rgb[r, 0] = res[0]
             out_rgb[r, 1] = res[1]
@@ -94,7 +95,7 @@ def render_forward(links, density, sh, n_basis, occ, scale, offset, origins, dir
 
 @_cached_kernel
 def render_backward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                    step, sigma_thresh, stop_thresh, background, rgb, grad_rgb,
+                    march, rgb, grad_rgb,
                     grad_density, grad_sh, touched, priv_density, priv_sh, priv_touched):
     """Accumulate dL/d(density) into grad_density (N,) and dL/d(sh) into grad_sh (N, 3B).
 
@@ -115,7 +116,7 @@ def render_backward(links, density, sh, n_basis, occ, scale, offset, origins, di
             tc = priv_touched[part - 1]
         for r in range(part, n_rays, n_parts):
             march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                         step, sigma_thresh, stop_thresh, background, basis, idx, wts,
+                         march, basis, idx, wts,
                          MODE_BACKWARD, rgb, grad_rgb, gd, gs, tc)
     width = grad_sh.shape[1]
     for v in prange(grad_density.shape[0]):
@@ -132,7 +133,7 @@ def render_backward(links, density, sh, n_basis, occ, scale, offset, origins, di
 
 @_cached_kernel
 def max_weights(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                step, sigma_thresh, stop_thresh, background, out_max, priv_max):
+                march, out_max, priv_max):
     """out_max (N,) = max(out_max, largest weight of any sample each voxel is a corner of).
 
     priv_max (P-1, N) are part buffers (zero on entry and exit)."""
@@ -146,7 +147,7 @@ def max_weights(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
         for r in range(part, n_rays, n_parts):
             # origins stands in for the colour arrays, which this mode does not read.
             march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                         step, sigma_thresh, stop_thresh, background, basis, idx, wts,
+                         march, basis, idx, wts,
                          MODE_MAX_WEIGHT, origins, origins, dest, no_grad_sh, no_touch)
     for v in prange(out_max.shape[0]):
         for p in range(n_parts - 1):

@@ -4,7 +4,7 @@ compiled with ``numba.cuda.jit(device=True)``, one thread per ray or per (voxel,
 The launchers mirror ``kernels.cpu`` (same arguments, same results) with these differences:
   * arrays are device arrays (``numba.cuda.as_cuda_array`` of torch tensors, or numpy
     arrays under the simulator, ``NUMBA_ENABLE_CUDASIM=1``);
-  * ``scale``, ``offset`` and ``background`` may be any 3-sequence: they travel by value;
+  * ``scale`` and ``offset`` may be any 3-sequence: they travel by value, as ``march`` does;
   * scatters use atomics (``cuda.atomic.add``/``max``), so there are no part buffers;
   * every launcher takes the ``stream`` to launch on (0: the default stream).
 Scratch arrays are per-thread local arrays of the data dtype, like the CPU kernels', so
@@ -65,25 +65,25 @@ def _ray_kernels(dtype: np.dtype):
     scratch = from_dtype(dtype)
 
     @cuda.jit(device=True)
-    def march(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs, step,
-              sigma_thresh, stop_thresh, background, mode, rgb, grad_rgb, grad_density, grad_sh, touched):
+    def march_one(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march, mode, rgb, grad_rgb,
+                  grad_density, grad_sh, touched):
         # Corner rows fit int32 (links are int32), which saves registers over the CPU's int64.
         return march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                            step, sigma_thresh, stop_thresh, background, cuda.local.array(SCRATCH_SIZE, scratch),
+                            march, cuda.local.array(SCRATCH_SIZE, scratch),
                             cuda.local.array(8, types.int32), cuda.local.array(8, scratch),
                             mode, rgb, grad_rgb, grad_density, grad_sh, touched)
 
     @cuda.jit
     def forward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                step, sigma_thresh, stop_thresh, background, out_rgb, out_depth, out_acc):
+                march, out_rgb, out_depth, out_acc):
         r = cuda.grid(1)
         if r >= origins.shape[0]:
             return
         # This mode neither reads the colour arrays nor writes the gradient ones: stand-ins.
-        res = march(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs, step,
-                    sigma_thresh, stop_thresh, background, MODE_FORWARD, out_rgb, out_rgb,
-                    cuda.local.array(1, scratch), cuda.local.array((1, 1), scratch),
-                    cuda.local.array(1, types.uint8))
+        res = march_one(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march,
+                        MODE_FORWARD, out_rgb, out_rgb,
+                        cuda.local.array(1, scratch), cuda.local.array((1, 1), scratch),
+                        cuda.local.array(1, types.uint8))
         out_rgb[r, 0] = res[0]
         out_rgb[r, 1] = res[1]
         out_rgb[r, 2] = res[2]
@@ -92,22 +92,21 @@ def _ray_kernels(dtype: np.dtype):
 
     @cuda.jit
     def backward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                 step, sigma_thresh, stop_thresh, background, rgb, grad_rgb,
-                 grad_density, grad_sh, touched):
+                 march, rgb, grad_rgb, grad_density, grad_sh, touched):
         r = cuda.grid(1)
         if r < origins.shape[0]:
-            march(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs, step, sigma_thresh,
-                  stop_thresh, background, MODE_BACKWARD, rgb, grad_rgb, grad_density, grad_sh, touched)
+            march_one(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march,
+                      MODE_BACKWARD, rgb, grad_rgb, grad_density, grad_sh, touched)
 
     @cuda.jit
     def max_weight(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                   step, sigma_thresh, stop_thresh, background, out_max):
+                   march, out_max):
         r = cuda.grid(1)
         if r < origins.shape[0]:
             # origins stands in for the colour arrays, which this mode does not read.
-            march(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs, step, sigma_thresh,
-                  stop_thresh, background, MODE_MAX_WEIGHT, origins, origins, out_max,
-                  cuda.local.array((1, 1), scratch), cuda.local.array(1, types.uint8))
+            march_one(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march,
+                      MODE_MAX_WEIGHT, origins, origins, out_max,
+                      cuda.local.array((1, 1), scratch), cuda.local.array(1, types.uint8))
 
     return forward, backward, max_weight
 
@@ -121,41 +120,41 @@ def _vec3(values) -> tuple:
 
 
 def _launch_rays(kernel_index, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                 step, sigma_thresh, stop_thresh, background, outputs, stream):
+                 march, outputs, stream):
     n_rays = origins.shape[0]
     if n_rays == 0:
         return
     kernel = _ray_kernels(np.dtype(sh.dtype))[kernel_index]
     kernel[_blocks(n_rays, RAY_THREADS), RAY_THREADS, stream](
         links, density, sh, n_basis, occ, _vec3(scale), _vec3(offset), origins, dirs,
-        float(step), float(sigma_thresh), float(stop_thresh), _vec3(background), *outputs)
+        tuple(float(v) for v in march), *outputs)
 
 
 def render_forward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                   step, sigma_thresh, stop_thresh, background, out_rgb, out_depth, out_acc, stream=0):
+                   march, out_rgb, out_depth, out_acc, stream=0):
     """Render M rays: out_rgb (M, 3), out_depth (M,) world units, out_acc (M,) opacity."""
-    _launch_rays(0, links, density, sh, n_basis, occ, scale, offset, origins, dirs, step,
-                 sigma_thresh, stop_thresh, background, (out_rgb, out_depth, out_acc), stream)
+    _launch_rays(0, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march,
+                 (out_rgb, out_depth, out_acc), stream)
 
 
 def render_backward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                    step, sigma_thresh, stop_thresh, background, rgb, grad_rgb,
+                    march, rgb, grad_rgb,
                     grad_density, grad_sh, touched, stream=0):
     """Accumulate dL/d(density) into grad_density (N,) and dL/d(sh) into grad_sh (N, 3B).
 
     ``rgb`` (M, 3) is the forward output and ``grad_rgb`` (M, 3) dL/drgb; touched (N,) uint8
     gets 1 for every voxel that received a gradient.
     """
-    _launch_rays(1, links, density, sh, n_basis, occ, scale, offset, origins, dirs, step,
-                 sigma_thresh, stop_thresh, background,
+    _launch_rays(1, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march,
+                
                  (rgb, grad_rgb, grad_density, grad_sh, touched), stream)
 
 
 def max_weights(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                step, sigma_thresh, stop_thresh, background, out_max, stream=0):
+                march, out_max, stream=0):
     """out_max (N,) = max(out_max, largest weight of any sample each voxel is a corner of)."""
-    _launch_rays(2, links, density, sh, n_basis, occ, scale, offset, origins, dirs, step,
-                 sigma_thresh, stop_thresh, background, (out_max,), stream)
+    _launch_rays(2, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march,
+                 (out_max,), stream)
 
 
 @cuda.jit

@@ -50,6 +50,9 @@ MODE_FORWARD = 0      # render only
 MODE_BACKWARD = 1     # scatter dL/d(density) and dL/d(sh)
 MODE_MAX_WEIGHT = 2   # record each voxel's largest sample weight (for pruning)
 
+# The ray-marching settings every ray kernel takes as one tuple of floats, in this order.
+MARCH_FIELDS = ("step", "sigma_thresh", "stop_thresh", "bg_r", "bg_g", "bg_b")
+
 
 def sh_basis(x, y, z, n_basis, out):
     """Write the first ``n_basis`` (1, 4, 9 or 16) real SH values of unit direction (x, y, z) to ``out``."""
@@ -208,16 +211,16 @@ def max1(arr, i, v):
         arr[i] = v
 
 
-def march_ray(links, density, sh, n_basis, occ, scale, offset,
-              ox, oy, oz, dx, dy, dz, step, sigma_thresh, stop_thresh,
-              bg_r, bg_g, bg_b, basis, idx, wts,
-              mode, out_r, out_g, out_b, g_r, g_g, g_b,
-              grad_density, grad_sh, touched):
-    """March one world-space ray; return (r, g, b, depth, opacity).
+def march_ray(links, density, sh, n_basis, occ, scale, offset, ray, march, basis, idx, wts,
+              mode, colour, grad_density, grad_sh, touched):
+    """March one world-space ray ``ray`` = (ox, oy, oz, dx, dy, dz); return (r, g, b, depth, opacity).
+
+    ``march`` = (step, sigma_thresh, stop_thresh, bg_r, bg_g, bg_b): the ray-marching settings
+    (MARCH_FIELDS), one tuple from the caller down to here. ``colour`` = (out_r, out_g, out_b,
+    g_r, g_g, g_b) is read in MODE_BACKWARD only.
 
     MODE_FORWARD: the gradient arguments are not touched.
-    MODE_BACKWARD: (out_r, out_g, out_b) is this ray's forward colour and (g_r, g_g, g_b)
-    dL/dcolour; the march is recomputed (O(1) memory) and dL/d(raw density) and dL/d(sh)
+    MODE_BACKWARD: colour holds this ray's forward colour and dL/dcolour; the march is recomputed (O(1) memory) and dL/d(raw density) and dL/d(sh)
     are scattered into grad_density (N,) and grad_sh (N, 3B), with touched[row] set to 1
     for every corner row that received a gradient.
     MODE_MAX_WEIGHT: grad_density (N,) receives, per voxel, the largest weight of any
@@ -227,6 +230,9 @@ def march_ray(links, density, sh, n_basis, occ, scale, offset,
     (8, int) and ``wts`` (8,) are caller-provided scratch. Depth is in world units along
     the unit direction from the origin; opacity is 1 - final transmittance.
     """
+    ox, oy, oz, dx, dy, dz = ray
+    step, sigma_thresh, stop_thresh, bg_r, bg_g, bg_b = march
+    out_r, out_g, out_b, g_r, g_g, g_b = colour
     rx = links.shape[0]
     ry = links.shape[1]
     rz = links.shape[2]
@@ -308,36 +314,25 @@ def march_ray(links, density, sh, n_basis, occ, scale, offset,
     return cr + trans * bg_r, cg + trans * bg_g, cb + trans * bg_b, depth, 1.0 - trans
 
 
-def march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                 step, sigma_thresh, stop_thresh, background, basis, idx, wts,
-                 mode, rgb, grad_rgb, grad_density, grad_sh, touched):
-    """march_ray for ray ``r`` of ``origins`` and ``dirs`` (M, 3) in front of ``background`` (3,).
+def march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march,
+                 basis, idx, wts, mode, rgb, grad_rgb, grad_density, grad_sh, touched):
+    """march_ray for ray ``r`` of ``origins`` and ``dirs`` (M, 3) under the settings ``march``.
 
     This is the whole per-ray body of every target's kernels. ``rgb`` and ``grad_rgb``
     (M, 3) are read only in MODE_BACKWARD (the forward colours and dL/dcolour); other modes
     may pass any (M, 3) array of the data dtype.
     """
-    out_r = 0.0
-    out_g = 0.0
-    out_b = 0.0
-    g_r = 0.0
-    g_g = 0.0
-    g_b = 0.0
+    colour = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     if mode == MODE_BACKWARD:
-        out_r = rgb[r, 0]
-        out_g = rgb[r, 1]
-        out_b = rgb[r, 2]
-        g_r = grad_rgb[r, 0]
-        g_g = grad_rgb[r, 1]
-        g_b = grad_rgb[r, 2]
+        colour = (rgb[r, 0] * 1.0, rgb[r, 1] * 1.0, rgb[r, 2] * 1.0,
+                  grad_rgb[r, 0] * 1.0, grad_rgb[r, 1] * 1.0, grad_rgb[r, 2] * 1.0)
     # "* 1.0" widens float32 rays to float64 (numba's float() would not): in float32 the unit
     # direction depends on how each compiler fuses multiply-adds, which moved the samples of
     # a long ray enough to change its gradients by 1e-5 between the CPU and the GPU.
-    return march_ray(links, density, sh, n_basis, occ, scale, offset,
-                     origins[r, 0] * 1.0, origins[r, 1] * 1.0, origins[r, 2] * 1.0,
-                     dirs[r, 0] * 1.0, dirs[r, 1] * 1.0, dirs[r, 2] * 1.0, step, sigma_thresh, stop_thresh, background[0], background[1], background[2],
-                     basis, idx, wts, mode, out_r, out_g, out_b, g_r, g_g, g_b,
-                     grad_density, grad_sh, touched)
+    ray = (origins[r, 0] * 1.0, origins[r, 1] * 1.0, origins[r, 2] * 1.0,
+           dirs[r, 0] * 1.0, dirs[r, 1] * 1.0, dirs[r, 2] * 1.0)
+    return march_ray(links, density, sh, n_basis, occ, scale, offset, ray, march, basis, idx, wts,
+                     mode, colour, grad_density, grad_sh, touched)
 
 
 def scatter_sample(n_basis, idx, wts, basis, weight, dsigma, on_r, on_g, on_b,

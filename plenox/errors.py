@@ -1,12 +1,47 @@
-"""The errors a user can fix: the CLI prints their one-line message and exits with code 2."""
+"""The errors a user can fix, one class per kind, all under :class:`UserError`.
 
-from plenox.backend import DeviceError
-from plenox.compare import CompareError
-from plenox.config import ConfigError
-from plenox.data import SceneError
-from plenox.export import ExportError
-from plenox.grid import GridFileError
-from plenox.prune import PruneError
-from plenox.runs import RunError
+The CLI catches ``UserError`` once, prints its one-line message (which names the file or
+option and what is wrong) and exits with code 2. This module is a leaf: it imports nothing
+of plenox, so every layer can raise these errors.
+"""
 
-USER_ERRORS = (SceneError, ConfigError, RunError, GridFileError, DeviceError, PruneError, ExportError, CompareError)
+
+class UserError(ValueError):
+    """Bad input the user can fix: a scene, config, run folder, file, option or device."""
+
+
+class SceneError(UserError):
+    """A scene on disk cannot be read. The message is one line: ``<file>: <what is wrong>``."""
+
+    def __init__(self, path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class ConfigError(UserError):
+    """A config name, file or override is invalid (the message says which and why)."""
+
+
+class RunError(UserError):
+    """A run folder is missing, incomplete or of the wrong kind (the message names it)."""
+
+
+class GridFileError(UserError):
+    """A grid file is missing, unreadable or malformed (the message names the file)."""
+
+
+class DeviceError(UserError):
+    """The requested device cannot be used (e.g. CUDA asked for but not available)."""
+
+
+class PruneError(UserError):
+    """A pruning option is out of range (the message names it)."""
+
+
+class ExportError(UserError):
+    """An export option or format is invalid (the message names it)."""
+
+
+class CompareError(UserError):
+    """A comparison cannot be made (runs of different scenes, missing files, bad options)."""

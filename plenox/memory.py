@@ -2,11 +2,16 @@
 
 Linux keeps the peak resident set size of a process as VmHWM in /proc/self/status, and
 writing "5" to /proc/self/clear_refs resets it to the current size. Elsewhere the fallback
-is getrusage's ru_maxrss, the peak since the process started, which cannot be reset.
+is getrusage's ru_maxrss, the peak since the process started, which cannot be reset; where
+there is no ``resource`` module either (Windows), the peak is reported as 0 (unknown).
 """
 
-import resource
 import sys
+
+try:
+    import resource
+except ImportError:   # Windows: importing plenox must still work
+    resource = None
 
 STATUS = "/proc/self/status"
 CLEAR_REFS = "/proc/self/clear_refs"
@@ -31,5 +36,7 @@ def peak_rss_bytes() -> int:
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
+    if resource is None:
+        return 0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024   # macOS reports bytes, Linux KiB

@@ -1,4 +1,4 @@
-"""Image quality metrics: PSNR, SSIM (as scikit-image computes it) and mean/std summaries."""
+"""Image quality metrics: PSNR (the one definition), SSIM (as scikit-image computes it), mean/std summaries."""
 
 from __future__ import annotations
 
@@ -28,8 +28,12 @@ def psnr(pred, gt) -> float:
     Accepts numpy arrays or torch tensors.
     """
     p, g = _pair(pred, gt, "psnr")
-    mse = float(np.mean((p - g) ** 2))
-    return math.inf if mse == 0 else -10.0 * math.log10(mse)
+    return psnr_from_mse(float(np.mean((p - g) ** 2)))
+
+
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error of colours in [0, 1]; inf for 0."""
+    return math.inf if mse <= 0.0 else -10.0 * math.log10(mse)
 
 
 def _gaussian_window() -> np.ndarray:

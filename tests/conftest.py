@@ -19,7 +19,7 @@ TINY_FIT = ["resolutions=[[16,16,16],[24,24,24]]", "upsample_steps=[30]", "steps
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A fitted run folder on the built-in scene, shared by the prune/export/info tests (read-only)."""
-    from plenox.workflow import fit_run
+    from plenox.runs.fitting import fit_run
 
     path = tmp_path_factory.mktemp("tiny") / "run"
     fit_run(None, str(path), "tiny", TINY_FIT, progress=False)

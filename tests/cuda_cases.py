@@ -13,8 +13,8 @@ import torch
 from gridutil import (corner_density_grid, random_grid, rays_at_box, rays_grazing_unit_box, rays_inside_box,
                       rays_missing_box, two_cluster_scene)
 from plenox.backend import backend_for
-from plenox.grid import SparseGrid
-from plenox.render import RenderOptions, max_weights, render_rays
+from plenox.models.grid import SparseGrid
+from plenox.models.grid_autograd import GridGrads, RenderOptions, max_weights, render_rays
 
 # Relative to the largest expected magnitude. Float64 differs only by summation order
 # (atomics on the GPU, part buffers on the CPU).
@@ -75,12 +75,13 @@ def run_ray_case(case: str, device) -> dict:
     grid, origins, dirs, options = _RAY_CASES[name](DTYPES[dtype])
     grid = _fresh(grid, device)
     origins, dirs = origins.to(device), dirs.to(device)
-    out = render_rays(grid, origins, dirs, options)
+    grads = GridGrads(grid.density.detach(), grid.sh.detach())
+    out = render_rays(grid, origins, dirs, options, grads)
     weights = torch.randn(origins.shape[0], 3, generator=torch.Generator().manual_seed(0),
                           dtype=origins.dtype).to(device)
-    grad_density, grad_sh = torch.autograd.grad((out["rgb"] * weights).sum(), [grid.density, grid.sh])
-    results = dict(out, active_blocks=grid.active_occupancy(options.sigma_thresh), grad_density=grad_density,
-                   grad_sh=grad_sh, touched=grid.take_touched(), max_weight=max_weights(grid, origins, dirs, options))
+    (out["rgb"] * weights).sum().backward()
+    results = dict(out, active_blocks=grid.active_occupancy(options.sigma_thresh), grad_density=grads.density,
+                   grad_sh=grads.sh, touched=grads.touched, max_weight=max_weights(grid, origins, dirs, options))
     return {key: value.detach().cpu().numpy() for key, value in results.items()}
 
 

@@ -16,7 +16,7 @@ from numba import config
 
 from cuda_cases import all_outputs
 from plenox.backend import register_backend
-from plenox.backend_cuda import CudaBackend
+from plenox.backend.cuda import CudaBackend
 from plenox.kernels import cuda as cuda_kernels
 
 # The simulator runs a block's threads concurrently as Python threads, which queue for the

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from plenox.grid import SparseGrid
+from plenox.models.grid import SparseGrid
 
 
 def random_grid(resolution=(12, 10, 14), basis_dim=9, fill=0.6, dtype=torch.float64, seed=0,

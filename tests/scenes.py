@@ -14,7 +14,7 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 
-from plenox.cameras import Cameras
+from plenox.data.cameras import Cameras
 from plenox.data import Split, builtin_scene
 from plenox.data.builtin import render_builtin
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from plenox.cameras import image_rays
+from plenox.data.cameras import image_rays
 from plenox.data import builtin_scene
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from scipy.optimize import fsolve
 
-from plenox.cameras import Cameras, image_rays, ndc_view_dirs, pixel_rays, to_ndc
+from plenox.data.cameras import Cameras, image_rays, ndc_view_dirs, pixel_rays, to_ndc
 
 
 def random_rotation(seed: int) -> np.ndarray:

@@ -49,7 +49,7 @@ def test_prune_export_import_info(tiny_run, tmp_path, capsys):
     (["export", "{tmp}", "--format", "ply"], ["config.json"]),
     (["info", "{tmp}/nowhere"], ["no such run folder"]),
     (["export", "{run}", "--format", "stl"], ["unknown format 'stl'", "svox2, ply, mesh, video, depth"]),
-    (["prune", "{run}", "--weight-thresh", "2"], ["weight threshold", "(0, 1]"]),
+    (["prune", "{run}", "--weight-thresh", "-1"], ["weight threshold", "positive"]),
     (["prune", "{run}", "--density-thresh", "nan"], ["density threshold"]),
     (["prune", "{run}", "--out", "{run}"], ["--in-place"]),
     (["export", "{run}", "--format", "mesh", "--density-thresh", "1e9"], ["no density reaches"]),

@@ -21,7 +21,7 @@ def run_cli(args, capsys):
 def one_thread():
     """The CLI gives torch every core; on shared cores a tiny net then stalls at each op, so use one."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("plenox.nerf.configure_threads", lambda: torch.set_num_threads(1))
+        patch.setattr("plenox.models.nerf.configure_threads", lambda: torch.set_num_threads(1))
         yield
 
 

@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from plenox.cli import main
-from plenox.compare import (CompareError, compare_fit, compare_runs, parse_levels, reach_final, speedup,
-                            time_to_psnr)
-from plenox.runs import RunError
+from plenox.commands.compare import compare_fit, compare_runs, parse_levels, reach_final, speedup, time_to_psnr
+from plenox.errors import CompareError, RunError
 
 RUN_FIELDS = {"run", "model", "label", "psnr", "psnr_std", "ssim", "ssim_std", "render_fps", "render_seconds_per_frame",
               "steps", "training_seconds", "train_rays_per_s", "peak_rss_mb", "model_file", "model_bytes", "curve",

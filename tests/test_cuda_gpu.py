@@ -10,8 +10,9 @@ from numba import cuda
 
 from cuda_cases import DTYPES, RAY_CASES, assert_outputs_match, run_optimiser_case, run_ray_case
 from gridutil import random_grid, rays_at_box
-from plenox.backend import DeviceError, backend_for, resolve_device
-from plenox.render import RenderOptions, render_rays
+from plenox.backend import backend_for, resolve_device
+from plenox.models.grid_autograd import GridGrads, RenderOptions, render_rays
+from plenox.errors import DeviceError
 
 GPU = torch.cuda.is_available() and cuda.is_available()
 needs_gpu = pytest.mark.skipif(not GPU, reason="no CUDA GPU (torch and numba.cuda must both see one)")
@@ -74,9 +75,10 @@ def _fit(device, steps=5):
     backend = backend_for(grid.density)
     avg = {name: torch.zeros_like(getattr(grid, name)) for name in ("density", "sh")}
     for _ in range(steps):
-        rgb = render_rays(grid, origins, dirs)["rgb"]
-        density_grad, sh_grad = torch.autograd.grad(((rgb - 0.5) ** 2).mean(), [grid.density, grid.sh])
-        rows = grid.take_touched().nonzero()[:, 0]
+        grads = GridGrads(grid.density.detach(), grid.sh.detach())
+        rgb = render_rays(grid, origins, dirs, grads=grads)["rgb"]
+        ((rgb - 0.5) ** 2).mean().backward()
+        density_grad, sh_grad, rows = grads.density, grads.sh, grads.touched.nonzero()[:, 0]
         with torch.no_grad():
             backend.rmsprop_update(grid.density.data[:, None], density_grad[:, None],
                                    avg["density"][:, None], rows, 0.1, 0.95, 1e-8)

@@ -6,8 +6,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from plenox.data import SceneError, load_scene, write_blender_scene
+from plenox.data import load_scene, write_blender_scene
 from scenes import tiny_scene, write_llff_scene, write_nerfstudio_scene
+from plenox.errors import SceneError
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from plenox.data import SceneError, detect_format, load_scene
+from plenox.data import detect_format, load_scene
 from scenes import write_llff_scene
+from plenox.errors import SceneError
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy.optimize import fsolve
 
-from plenox.cameras import pixel_rays
+from plenox.data.cameras import pixel_rays
 from plenox.data import detect_format, load_scene
 from scenes import tiny_scene, write_nerfstudio_scene
 

@@ -5,14 +5,16 @@ import pytest
 import torch
 
 from gridutil import random_grid, rays_at_box
-from plenox.evaluate import view_rays
-from plenox.export import ExportError, export_run, import_run, point_cloud, read_svox2, write_svox2
-from plenox.grid import SparseGrid
-from plenox.mesh import density_lattice, extract_mesh, lattice_to_world
-from plenox.render import render_image, render_rays
-from plenox.runs import RunDir
-from plenox.sh import SH_C0
-from plenox.workflow import load_run
+from plenox.commands.export import export_run, point_cloud
+from plenox.commands.import_svox2 import import_run
+from plenox.models.svox2_files import read_svox2, write_svox2
+from plenox.models.grid import SparseGrid
+from plenox.models.mesh import density_lattice, extract_mesh, lattice_to_world
+from plenox.models.grid_autograd import render_chunked, render_rays
+from plenox.runs.folder import RunDir
+from plenox.models.sh import SH_C0
+from plenox.runs.loading import load_grid_run
+from plenox.errors import ExportError
 
 plyfile = pytest.importorskip("plyfile")
 trimesh = pytest.importorskip("trimesh")
@@ -69,19 +71,19 @@ def test_run_export_then_import_renders_identically(tiny_run, tmp_path):
     assert result["voxels"] > 0
     record = import_run(str(tmp_path / "ckpt.npz"), None, str(tmp_path / "imported"))
     assert record["voxels"] == result["voxels"]
-    _, _, scene, original = load_run(str(tiny_run))
-    _, cfg, _, imported = load_run(str(tmp_path / "imported"))
+    _, _, scene, original = load_grid_run(str(tiny_run))
+    _, cfg, _, imported = load_grid_run(str(tmp_path / "imported"))
     assert cfg.resolutions == [list(original.resolution)] and RunDir(tmp_path / "imported").import_file.exists()
     for i in range(2):
-        origins, dirs = view_rays(scene, "test", i)
-        assert torch.equal(render_image(imported, origins, dirs)["rgb"],
-                           render_image(as_stored(original), origins, dirs)["rgb"])
+        origins, dirs = scene.view_rays("test", i)
+        assert torch.equal(render_chunked(imported, origins, dirs)["rgb"],
+                           render_chunked(as_stored(original), origins, dirs)["rgb"])
 
 
 def test_ply_points_read_by_plyfile(tmp_path):
     grid = random_grid(dtype=torch.float32)
     points = point_cloud(grid, density_thresh=2.0)
-    from plenox.ply import ply_bytes
+    from plenox.io.ply import ply_bytes
     (tmp_path / "p.ply").write_bytes(ply_bytes(points))
     data = plyfile.PlyData.read(str(tmp_path / "p.ply"))
     vertex = data["vertex"]

@@ -5,11 +5,12 @@ import json
 import pytest
 import torch
 
-from plenox.config import ConfigError, load_config
+from plenox.runs.registry import load_config
 from plenox.data import builtin_scene
-from plenox.fit import Trainer, log_linear_lr
-from plenox.runs import RunDir, RunError
-from plenox.workflow import fit_run
+from plenox.training.grid_trainer import GridTrainer, log_linear_lr
+from plenox.runs.folder import RunDir
+from plenox.runs.fitting import fit_run
+from plenox.errors import ConfigError, RunError
 
 # A small, fast fit: 24^3 -> 32^3 on 32x32 images.
 FAST = ["resolutions=[[24,24,24],[32,32,32]]", "upsample_steps=[60]", "steps=120", "batch_size=1024",
@@ -26,7 +27,7 @@ def make_trainer(scene, path, steps=None):
     cfg = load_config("tiny", overrides)
     run = RunDir(path)
     run.create(cfg.to_dict(), {"source": "builtin", "downscale": 1})
-    return Trainer(scene, cfg, run)
+    return GridTrainer(scene, cfg, run)
 
 
 def test_log_linear_lr_schedule():
@@ -56,7 +57,7 @@ def test_resume_matches_uninterrupted(scene, tmp_path):
     whole.train(progress=False)
     first = make_trainer(scene, tmp_path / "split", steps=70)  # interrupted after the upsample
     first.train(progress=False)
-    second = Trainer(scene, load_config("tiny", FAST), RunDir(tmp_path / "split"))
+    second = GridTrainer(scene, load_config("tiny", FAST), RunDir(tmp_path / "split"))
     second.resume()
     assert second.step == 70
     second.train(progress=False)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from plenox.workflow import fit_run
+from plenox.runs.fitting import fit_run
 
 pytestmark = pytest.mark.integration
 

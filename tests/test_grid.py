@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from gridutil import random_grid
-from plenox.grid import GridFileError, SparseGrid, block_occupancy, links_from_mask
+from plenox.models.grid import SparseGrid, block_occupancy, links_from_mask
+from plenox.errors import GridFileError
 
 
 def linear_field(grid, coeffs):

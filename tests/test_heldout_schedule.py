@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from plenox.config import RunSettings
-from plenox.training import TrainingLoop
+from plenox.training.loop import TrainingLoop
 
 
 def schedule(config: RunSettings, until: float) -> list[float]:

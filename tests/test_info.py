@@ -3,8 +3,8 @@
 import torch
 
 from gridutil import random_grid
-from plenox.info import format_info, run_info
-from plenox.runs import RunDir
+from plenox.commands.info import format_info, run_info
+from plenox.runs.folder import RunDir
 
 
 def test_info_of_a_run_with_batch_and_heldout_records(tmp_path):

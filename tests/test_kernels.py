@@ -5,9 +5,9 @@ import torch
 
 from gridutil import (corner_density_grid, random_grid, rays_at_box, rays_grazing_unit_box, rays_inside_box,
                       rays_missing_box, two_cluster_scene)
-from plenox.grid import SparseGrid
-from plenox.reference import render_reference
-from plenox.render import RenderOptions, render_rays
+from plenox.models.grid import SparseGrid
+from plenox.models.grid_oracle import render_reference
+from plenox.models.grid_autograd import GridGrads, RenderOptions, render_rays
 
 RTOL = 1e-6
 
@@ -96,8 +96,10 @@ def test_gradcheck_tiny_grid():
         with torch.no_grad():
             grid.density.copy_(density)
             grid.sh.copy_(sh)
-        from plenox.render import RenderFunction
-        return RenderFunction.apply(density, sh, grid, options, origins, dirs)[0]
+        grid.mark_density_changed()
+        from plenox.models.grid_autograd import RenderFunction
+        arrays = grid.kernel_arrays(options.sigma_thresh)
+        return RenderFunction.apply(density, sh, arrays, options.march(), origins, dirs, None)[0]
 
     density = grid.density.detach().clone().requires_grad_(True)
     sh = grid.sh.detach().clone().requires_grad_(True)
@@ -107,12 +109,13 @@ def test_gradcheck_tiny_grid():
 def test_touched_voxels_are_recorded():
     grid = random_grid(seed=9)
     origins, dirs = rays_at_box(grid, 8, seed=9)
-    grid.take_touched()
-    render_rays(grid, origins, dirs)["rgb"].sum().backward()
-    touched = grid.take_touched()
+    grads = GridGrads(grid.density.detach(), grid.sh.detach())
+    render_rays(grid, origins, dirs, grads=grads)["rgb"].sum().backward()
+    touched = grads.touched
     assert touched.any()
-    assert torch.equal(touched, (grid.density.grad != 0) | (grid.sh.grad != 0).any(dim=1) | touched)
-    assert not grid.take_touched().any()
+    assert torch.equal(touched, (grads.density != 0) | (grads.sh != 0).any(dim=1) | touched)
+    grads.clear()
+    assert not grads.touched.any()
 
 
 def test_density_aware_skipping_is_exact_and_tracks_updates():
@@ -120,12 +123,13 @@ def test_density_aware_skipping_is_exact_and_tracks_updates():
     assert 0 < grid.active_occupancy(1e-8).sum() < grid.occupancy().sum() / 2
     origins, dirs = rays_at_box(grid, 60, seed=10)
     compare(grid, origins, dirs)
-    with torch.no_grad():  # a torch write invalidates the cached occupancy
+    with torch.no_grad():  # an in-place write, announced, invalidates the cached occupancy
         grid.density.add_(3.0)
+    grid.mark_density_changed()
     compare(grid, origins, dirs)
-    from plenox.optim import SparseRMSProp  # a kernel write (optimiser) too
+    from plenox.training.optimizer import SparseRMSProp  # a kernel write (optimiser) too
     opt = SparseRMSProp(grid)
-    render_rays(grid, origins, dirs)["rgb"].sum().backward()
+    render_rays(grid, origins, dirs, grads=opt.grads)["rgb"].sum().backward()
     opt.step(lr_density=5.0, lr_sh=0.0)
     compare(grid, origins, dirs)
 

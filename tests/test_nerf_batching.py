@@ -2,7 +2,7 @@
 
 import torch
 
-from plenox.nerf import ShuffledRays
+from plenox.models.nerf import ShuffledRays
 
 
 def test_each_pass_visits_every_ray_once_in_a_fresh_order():

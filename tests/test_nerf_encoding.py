@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from plenox.nerf import PositionalEncoding
+from plenox.models.nerf import PositionalEncoding
 
 
 def test_reference_dims():

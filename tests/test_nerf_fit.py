@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from plenox.nerf import NerfConfig, NerfModel, mse_to_psnr
+from plenox.metrics import psnr_from_mse
+from plenox.models.nerf import NerfConfig, NerfModel
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -52,7 +53,7 @@ def views(azimuths, elevations):
 
 def view_psnr(model, images, origins, dirs):
     rgb = model.render_rays(origins.reshape(-1, 3), dirs.reshape(-1, 3))["rgb"]
-    return mse_to_psnr(float(np.mean((rgb.numpy() - images.reshape(-1, 3)) ** 2)))
+    return psnr_from_mse(float(np.mean((rgb.numpy() - images.reshape(-1, 3)) ** 2)))
 
 
 @pytest.mark.slow

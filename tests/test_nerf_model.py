@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from plenox.nerf import NerfConfig, NerfModel
+from plenox.models.nerf import NerfConfig, NerfModel
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from plenox.nerf import NerfMLP
+from plenox.models.nerf import NerfMLP
 
 
 def linear_params(n_in, n_out):

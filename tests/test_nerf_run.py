@@ -5,12 +5,15 @@ import json
 import pytest
 import torch
 
-from plenox.config import ConfigError, NerfFitConfig, load_config
-from plenox.nerf.fitting import NerfTrainer
-from plenox.runs import RunDir, RunError
-from plenox.workflow import fit_run, scene_config
+from plenox.runs.registry import load_config
+from plenox.training.nerf_config import NerfFitConfig
+from plenox.training.nerf_trainer import NerfTrainer
+from plenox.runs.folder import RunDir
+from plenox.runs.fitting import fit_run
+from plenox.runs.loading import scene_config
 
 from scenes import tiny_scene, write_llff_scene
+from plenox.errors import ConfigError, RunError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

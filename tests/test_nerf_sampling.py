@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from plenox.nerf import hierarchical_samples, pdf_uniforms, sample_pdf, stratified_samples
+from plenox.models.nerf import hierarchical_samples, pdf_uniforms, sample_pdf, stratified_samples
 
 
 def test_stratified_deterministic_is_linspace():

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from plenox.nerf import render_weights, volume_render
+from plenox.models.nerf import render_weights, volume_render
 
 
 def two_sample_ray():

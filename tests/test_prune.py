@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from plenox.grid import dilate_mask
-from plenox.prune import PruneError, default_weight_thresh, prune_grid, prune_run
-from plenox.render import max_weights
-from plenox.runs import RunDir, RunError
-from plenox.workflow import load_run
+from plenox.models.grid import dilate_mask
+from plenox.commands.prune import prune_run
+from plenox.models.grid_autograd import max_weights
+from plenox.runs.folder import RunDir
+from plenox.runs.loading import load_grid_run
+from plenox.training.pruning import PruneRule, prune_grid, strided_rays
+from plenox.errors import PruneError, RunError
 
 
 def digest(path) -> str:
@@ -37,14 +39,15 @@ def test_default_prune_keeps_psnr_and_removes_voxels(tiny_run, tmp_path):
 
 
 def test_weight_rule_keeps_exactly_the_seen_voxels(tiny_run):
-    _, cfg, scene, grid = load_run(str(tiny_run))
-    from plenox.fit import render_options, strided_rays
-    options = render_options(scene, cfg)
-    pruned, rule = prune_grid(grid, scene, options, dilate=0, ray_stride=2)
+    _, cfg, scene, grid = load_grid_run(str(tiny_run))
+    options = cfg.render_options(scene, "train")
+    rule = PruneRule("weight", dilate=0, ray_stride=2)
+    pruned = prune_grid(grid, scene, options, rule)
     origins, dirs = strided_rays(scene, 2)
-    seen = grid.voxel_mask(max_weights(grid, origins, dirs, options) >= default_weight_thresh(grid))
+    seen = grid.voxel_mask(max_weights(grid, origins, dirs, options) >= 0.256 / grid.resolution[2])
     assert np.array_equal(pruned.links.numpy() >= 0, seen)
-    assert rule == {"rule": "weight", "threshold": default_weight_thresh(grid), "ray_stride": 2, "dilate": 0}
+    assert rule.record(grid) == {"rule": "weight", "weight_thresh": 0.256, "threshold": 0.256 / grid.resolution[2],
+                                 "ray_stride": 2, "dilate": 0}
     # Values move with their voxels.
     old = grid.links.numpy()[seen]
     assert torch.equal(pruned.density, grid.density.detach()[torch.from_numpy(old.astype(np.int64))])
@@ -65,8 +68,8 @@ def test_density_rule_in_place_drops_resume_state(tiny_run, tmp_path):
 def test_bad_options_and_destinations(tiny_run, tmp_path):
     with pytest.raises(PruneError, match="not both"):
         prune_run(str(tiny_run), out=str(tmp_path / "a"), weight_thresh=0.01, density_thresh=1.0)
-    with pytest.raises(PruneError, match=r"\(0, 1\]"):
-        prune_run(str(tiny_run), out=str(tmp_path / "a"), weight_thresh=1.5)
+    with pytest.raises(PruneError, match="positive"):
+        prune_run(str(tiny_run), out=str(tmp_path / "a"), weight_thresh=-0.1)
     with pytest.raises(PruneError, match="dilate"):
         prune_run(str(tiny_run), out=str(tmp_path / "a"), dilate=-1)
     with pytest.raises(RunError, match="--in-place"):

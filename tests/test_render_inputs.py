@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gridutil import random_grid, rays_at_box
-from plenox.render import RenderOptions, render_rays
+from plenox.models.grid_autograd import RenderOptions, render_rays
 
 
 @pytest.fixture(scope="module")

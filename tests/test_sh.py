@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.special import sph_harm_y
 
-from plenox.sh import eval_sh_basis, sh_degree
+from plenox.models.sh import eval_sh_basis, sh_degree
 
 
 def real_sh_from_scipy(l, m, dirs):

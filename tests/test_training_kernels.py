@@ -4,10 +4,10 @@ import torch
 
 from gridutil import random_grid, rays_at_box
 from plenox.backend import CpuBackend
-from plenox.optim import SparseRMSProp, rmsprop_reference
-from plenox.reference import max_weights_reference
-from plenox.regularize import add_tv_grad, tv_loss_reference, voxels_of_cells
-from plenox.render import RenderOptions, max_weights, render_rays
+from plenox.training.optimizer import SparseRMSProp, rmsprop_reference
+from plenox.models.grid_oracle import max_weights_reference
+from plenox.training.regularizers import add_tv_grad, tv_loss_reference, voxels_of_cells
+from plenox.models.grid_autograd import GridGrads, RenderOptions, max_weights, render_rays
 
 
 def test_rmsprop_kernel_matches_reference():
@@ -30,16 +30,15 @@ def test_rmsprop_kernel_matches_reference():
 def test_tv_gradient_matches_autograd():
     grid = random_grid(resolution=(7, 6, 5), basis_dim=4, fill=0.7, seed=1)
     for cells in [(0, 210), (37, 95), (150, 210)]:  # whole grid, a middle slice, the far end
-        grid.density.grad = None
-        grid.sh.grad = None
-        add_tv_grad(grid, cells, weight_density=0.7, weight_sh=0.2)
-        for param, weight in ((grid.density, 0.7), (grid.sh, 0.2)):
+        grads = GridGrads(grid.density.detach(), grid.sh.detach())
+        add_tv_grad(grid, grads, cells, weight_density=0.7, weight_sh=0.2)
+        for param, grad, weight in ((grid.density, grads.density, 0.7), (grid.sh, grads.sh, 0.2)):
             mean_tv = tv_loss_reference(grid, cells, param) / (cells[1] - cells[0])
             expected, = torch.autograd.grad(weight * mean_tv, param)
-            assert torch.allclose(param.grad, expected, rtol=1e-9, atol=1e-12), cells
-        touched = grid.take_touched()
+            assert torch.allclose(grad, expected, rtol=1e-9, atol=1e-12), cells
+        touched = grads.touched
         assert torch.equal(touched, voxels_of_cells(grid, cells))
-        assert (touched | (grid.density.grad == 0)).all()
+        assert (touched | (grads.density == 0)).all()
 
 
 def test_max_weights_matches_reference():
@@ -56,12 +55,12 @@ def test_sparse_rmsprop_updates_only_touched_voxels():
     origins, dirs = rays_at_box(grid, 4, seed=3, spread=0.05)
     opt = SparseRMSProp(grid)
     before_d, before_sh = grid.density.detach().clone(), grid.sh.detach().clone()
-    render_rays(grid, origins, dirs)["rgb"].sum().backward()
-    touched = grid._touched.clone()
+    render_rays(grid, origins, dirs, grads=opt.grads)["rgb"].sum().backward()
+    touched = opt.grads.touched.clone()
     assert 0 < touched.sum() < grid.n_voxels
     n = opt.step(lr_density=1.0, lr_sh=0.1)
     assert n == touched.sum()
     assert torch.equal(grid.density.detach()[~touched], before_d[~touched])
     assert torch.equal(grid.sh.detach()[~touched], before_sh[~touched])
     assert not torch.equal(grid.density.detach()[touched], before_d[touched])
-    assert grid.density.grad is None and grid.sh.grad is None
+    assert not opt.grads.touched.any() and not opt.grads.density.any() and not opt.grads.sh.any()

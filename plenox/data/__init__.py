@@ -8,7 +8,8 @@
 from plenox.data.blender import write_blender_scene
 from plenox.data.builtin import builtin_scene
 from plenox.data.load import detect_format, load_scene
-from plenox.data.scene import Scene, SceneError, Split
+from plenox.data.scene import Scene, Split
+from plenox.errors import SceneError
 
 __all__ = [
     "Scene",

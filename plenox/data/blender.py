@@ -16,10 +16,11 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
-from plenox.cameras import Cameras
+from plenox.data.cameras import Cameras
 from plenox.data.checks import check_rigid, frame_pose, get_frames, get_number, read_json
 from plenox.data.images import WHITE, load_images, resolve_image
-from plenox.data.scene import Scene, SceneError, Split
+from plenox.data.scene import Scene, Split
+from plenox.errors import SceneError
 
 SPLITS = ("train", "val", "test")
 # svox2's box for the synthetic scenes and NeRF's sampling bounds.

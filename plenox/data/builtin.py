@@ -16,7 +16,7 @@ import math
 import numpy as np
 import torch
 
-from plenox.cameras import Cameras, pixel_rays
+from plenox.data.cameras import Cameras, pixel_rays
 from plenox.data.blender import object_scene, write_blender_scene
 from plenox.data.images import WHITE, area_downscale
 from plenox.data.scene import Scene, Split

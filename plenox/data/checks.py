@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+from plenox.errors import SceneError
 
-from plenox.data.scene import SceneError
 
 # Largest |R^T R - I| entry accepted as a rotation: poses written as float32
 # text carry ~1e-7 error, while a scaled or sheared matrix is off by > 1e-2.

@@ -7,8 +7,8 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import torch
+from plenox.errors import SceneError
 
-from plenox.data.scene import SceneError
 
 BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "gray": (0.5, 0.5, 0.5), "grey": (0.5, 0.5, 0.5)}
 WHITE = BACKGROUNDS["white"]

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from plenox.cameras import Cameras, image_rays, to_ndc
+from plenox.data.cameras import Cameras, image_rays, to_ndc
 from plenox.data.checks import check_rigid
 from plenox.data.images import IMAGE_SUFFIXES, WHITE, load_images, scene_background
-from plenox.data.scene import Scene, SceneError, Split
+from plenox.data.scene import Scene, Split
+from plenox.errors import SceneError
 
 # The reference scales the scene so that the nearest bound lands at 1 / 0.75,
 # safely beyond the NDC near plane at depth 1.

@@ -9,7 +9,8 @@ from plenox.data.checks import require_dir
 from plenox.data.images import parse_background
 from plenox.data.llff import load_llff
 from plenox.data.nerfstudio import load_nerfstudio
-from plenox.data.scene import Scene, SceneError
+from plenox.data.scene import Scene
+from plenox.errors import SceneError
 
 BLENDER_FILES = ("transforms_train.json", "transforms_val.json", "transforms_test.json")
 

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from plenox.cameras import Cameras
+from plenox.data.cameras import Cameras
 from plenox.data.checks import check_rigid, frame_pose, get_frames, get_number, read_json
 from plenox.data.images import WHITE, load_images, resolve_image, scene_background
-from plenox.data.scene import Scene, SceneError, Split
+from plenox.data.scene import Scene, Split
+from plenox.errors import SceneError
 
 SUPPORTED_MODELS = {"OPENCV", "PINHOLE", "SIMPLE_PINHOLE", "SIMPLE_RADIAL", "RADIAL"}
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "camera_angle_x", "camera_angle_y",

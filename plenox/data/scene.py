@@ -7,16 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from plenox.cameras import Cameras, image_rays, to_ndc
+from plenox.data.cameras import Cameras, image_rays, to_ndc
 
-
-class SceneError(ValueError):
-    """A scene on disk cannot be read. The message is one line: ``<file>: <what is wrong>``."""
-
-    def __init__(self, path, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 @dataclass
@@ -63,7 +55,7 @@ class Scene:
         see ``plenox.data.llff.ndc_half_extent``).
     near, far: ray-parameter bounds for sampling (depth units, since ray
         directions have depth 1; NDC t in [0, 1] when ``ndc`` is True).
-    ndc: rays must go through :func:`plenox.cameras.to_ndc` with ``ndc_focal``
+    ndc: rays must go through :func:`plenox.data.cameras.to_ndc` with ``ndc_focal``
         and the split's image width and height (forward-facing LLFF scenes).
     """
 
@@ -85,6 +77,20 @@ class Scene:
         if self.ndc and self.ndc_focal is None:
             raise ValueError("an NDC scene needs ndc_focal")
 
+    def view_rays(self, split: str, i: int) -> tuple[Tensor, Tensor]:
+        """Rays (H, W, 3) of view ``i`` of ``split``, in NDC space when ``ndc`` is True."""
+        cams = self.splits[split].cameras
+        origins, dirs = image_rays(cams, i)
+        return self._to_scene_space(origins, dirs, cams)
+
+    def _to_scene_space(self, origins: Tensor, dirs: Tensor, cams: Cameras) -> tuple[Tensor, Tensor]:
+        """World rays (..., 3) as the model sees them: unchanged, or warped to NDC."""
+        if not self.ndc:
+            return origins, dirs
+        shape = origins.shape
+        o, d = to_ndc(origins.reshape(-1, 3), dirs.reshape(-1, 3), cams.width, cams.height, self.ndc_focal)
+        return o.reshape(shape), d.reshape(shape)
+
     def split_rays(self, split: str) -> tuple[Tensor, Tensor, Tensor]:
         """Every pixel of every image of ``split`` as rays.
 
@@ -102,6 +108,5 @@ class Scene:
             dirs = torch.stack([d for _, d in per_image]).reshape(-1, 3)
         else:
             origins = dirs = torch.zeros(0, 3)
-        if self.ndc:
-            origins, dirs = to_ndc(origins, dirs, cams.width, cams.height, self.ndc_focal)
+        origins, dirs = self._to_scene_space(origins, dirs, cams)
         return origins, dirs, s.images.reshape(-1, 3)

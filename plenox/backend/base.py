@@ -1,0 +1,69 @@
+"""The tensor side of every kernel backend: allocates outputs and calls the kernels.
+
+Subclasses say how a kernel runs (``_run``); the kernels of every target take the same
+arguments, so everything else is written once here.
+"""
+
+import numpy as np
+import torch
+
+from plenox.backend.arrays import GridArrays, MarchSettings
+
+
+class KernelBackend:
+    """Rendering, gradient, pruning and optimiser kernels over tensors of one device type."""
+
+    name = "base"
+
+    def _run(self, kernel: str, args: tuple, like: torch.Tensor, scatter: tuple = ()) -> None:
+        """Run kernel ``kernel`` on ``args`` (tensors among them are passed as arrays) for
+        tensors on ``like``'s device; ``scatter`` names the (name, tensor) outputs the kernel
+        scatters into (for targets that need private buffers to do so)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _grid_args(grid: GridArrays) -> tuple:
+        return (grid.links, grid.density, grid.sh, grid.basis_dim, grid.occupancy, grid.scale, grid.offset)
+
+    def forward(self, grid: GridArrays, march: MarchSettings, origins, dirs):
+        """rgb (M, 3), depth (M,), acc (M,) for rays (M, 3)."""
+        m = origins.shape[0]
+        rgb = origins.new_empty((m, 3))
+        depth = origins.new_empty(m)
+        acc = origins.new_empty(m)
+        if m:
+            self._run("render_forward", (*self._grid_args(grid), origins, dirs, march.as_floats(), rgb, depth, acc),
+                      origins)
+        return rgb, depth, acc
+
+    def backward(self, grid: GridArrays, march: MarchSettings, origins, dirs, rgb, grad_rgb,
+                 grad_density, grad_sh, touched):
+        """Add dL/d(density) into grad_density (N,) and dL/d(sh) into grad_sh (N, 3B) for
+        dL/drgb (M, 3), and set touched (N,) uint8 to 1 for every voxel that got a gradient.
+        The buffers belong to the caller (zero them to start afresh); returns them."""
+        if origins.shape[0]:
+            self._run("render_backward", (*self._grid_args(grid), origins, dirs, march.as_floats(),
+                                          rgb, grad_rgb, grad_density, grad_sh, touched), origins,
+                      scatter=(("density", grad_density), ("sh", grad_sh), ("touched", touched)))
+        return grad_density, grad_sh, touched
+
+    def max_weights(self, grid: GridArrays, march: MarchSettings, origins, dirs, out_max):
+        """out_max (N,) = max(out_max, per-voxel largest sample weight over the rays), in place."""
+        if origins.shape[0]:
+            self._run("max_weights", (*self._grid_args(grid), origins, dirs, march.as_floats(), out_max), origins,
+                      scatter=(("max", out_max),))
+
+    def active_blocks(self, links, density, sigma_thresh, out):
+        """out (nbx, nby, nbz) uint8: 1 for blocks with a corner voxel of density > sigma_thresh,
+        in place (see kernels.raymarch.block_active)."""
+        self._run("active_blocks", (links, density, float(sigma_thresh), out), density)
+
+    def tv_grad(self, links, data, col_lo, col_hi, scale, cell_lo, cell_hi, weight, grad):
+        """grad[:, col_lo:col_hi] += weight * dTV/d data over cells [cell_lo, cell_hi) (see kernels.voxel)."""
+        self._run("tv_grad", (links, data, col_lo, col_hi, np.asarray(scale, dtype=np.float64),
+                              cell_lo, cell_hi, float(weight), grad), data)
+
+    def rmsprop_update(self, data, grad, avg, rows, lr, beta, eps):
+        """In-place RMSProp step on data[rows]; data, grad, avg (N, C), rows (K,) int64."""
+        if rows.numel():
+            self._run("rmsprop_update", (data, grad, avg, rows, float(lr), float(beta), float(eps)), data)

@@ -1,0 +1,80 @@
+"""Opening scenes and run folders: a source to a scene and its config, a run folder to its model.
+
+open_scene          the built-in scene or a scene folder
+scene_config        the config for a source (named, else the model's default for its format) and the scene
+scene_record        what a run's scene.json holds to reload its scene
+open_run            any run folder as (run, config, scene, renderer) on a device
+load_grid_run       a Plenoxels run folder as (run, config, scene, grid)
+"""
+
+from pathlib import Path
+
+from plenox.backend import resolve_device
+from plenox.config import RunSettings
+from plenox.data import Scene, builtin_scene, detect_format, load_scene
+from plenox.models.grid import SparseGrid
+from plenox.models.renderer import Renderer
+from plenox.runs.folder import RunDir
+from plenox.runs.registry import DEFAULT_MODEL, config_from_dict, load_config, model_kind
+
+BUILTIN = "builtin"
+
+
+def open_scene(source: str | None, downscale: int = 1) -> Scene:
+    """The built-in scene for None/'builtin', else the scene folder at ``source``."""
+    if source in (None, BUILTIN):
+        return builtin_scene()
+    return load_scene(source, downscale=downscale)
+
+
+def scene_format(source: str | None) -> str:
+    """"builtin", or the format of the scene folder at ``source``, without loading its images."""
+    return BUILTIN if source in (None, BUILTIN) else detect_format(source)
+
+
+def default_config_name(source: str | None, model: str = DEFAULT_MODEL) -> str:
+    """The shipped config ``model`` uses for the scene at ``source`` when none is named."""
+    return model_kind(model).default_config(scene_format(source))
+
+
+def scene_config(source: str | None, config: str | None, overrides=(), model: str | None = None
+                 ) -> tuple[RunSettings, Scene]:
+    """The config (``config``, else the model's default for the scene's format, plus
+    ``overrides``), resolved for the scene, and the scene. ``model`` (default: the config's,
+    else plenoxels) must agree with the config's."""
+    cfg = load_config(config or default_config_name(source, model or DEFAULT_MODEL), overrides, model)
+    scene = open_scene(source, cfg.downscale)
+    return cfg.for_scene(scene), scene
+
+
+def scene_record(source: str | None, scene: Scene, downscale: int) -> dict:
+    """What a run's scene.json holds: enough to reload the scene (``open_scene``)."""
+    source_text = BUILTIN if source in (None, BUILTIN) else str(Path(source).resolve())
+    return {"source": source_text, "format": scene.format, "name": scene.name, "downscale": downscale}
+
+
+def run_config(run: RunDir) -> RunSettings:
+    """The config a run folder was fitted with."""
+    return config_from_dict(run.config(), str(run.config_file))
+
+
+def run_scene(run: RunDir) -> Scene:
+    """The scene a run folder was fitted to, reloaded from its scene.json."""
+    info = run.scene_info()
+    return open_scene(info["source"], info["downscale"])
+
+
+def open_run(path: str, device: str = "auto") -> tuple[RunDir, RunSettings, Scene, Renderer]:
+    """(run, config, scene, renderer) of an existing run folder of any model; the model is
+    loaded on ``device`` (auto, cpu or cuda) and renders as eval does."""
+    run = RunDir(path).require()
+    cfg = run_config(run)
+    scene = run_scene(run)
+    return run, cfg, scene, model_kind(cfg.model).load_renderer(run, cfg, scene, resolve_device(device))
+
+
+def load_grid_run(path: str, device: str = "auto") -> tuple[RunDir, RunSettings, Scene, SparseGrid]:
+    """(run, config, scene, grid on ``device``) of a Plenoxels run folder; RunError for a run of another model."""
+    run = RunDir(path).require()
+    grid = run.load_grid().to(resolve_device(device))
+    return run, run_config(run), run_scene(run), grid

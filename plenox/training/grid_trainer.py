@@ -1,0 +1,160 @@
+"""Training a Plenoxels grid: random ray batches, sparse RMSProp, TV, coarse-to-fine with pruning.
+
+``GridTrainer(scene, config, run)`` owns the grid, its optimiser and the training state;
+``GridTrainer.train(minutes)`` (the shared ``plenox.training.loop.TrainingLoop``) runs until
+the step budget or the wall-clock budget is spent, writing a JSONL log and atomic checkpoints
+to the run folder; ``GridTrainer.resume`` continues from the last checkpoint exactly (the ray
+sampler's RNG state is part of it).
+"""
+
+import math
+
+import numpy as np
+import torch
+
+from plenox.data import Scene
+from plenox.models.grid import SparseGrid
+from plenox.models.grid_autograd import max_weights, render_rays
+from plenox.models.renderer import GridRenderer
+from plenox.training.grid_config import FitConfig
+from plenox.training.loop import RunFolder, TrainingLoop
+from plenox.training.optimizer import SparseRMSProp
+from plenox.training.pruning import keep_mask
+from plenox.training.regularizers import add_cauchy_sparsity_grad, add_tv_grad, random_cell_range
+
+
+def log_linear_lr(step: int, lr_init: float, lr_final: float, decay_steps: int,
+                  delay_steps: int = 0, delay_mult: float = 1.0) -> float:
+    """svox2's schedule: log-linear from lr_init to lr_final over decay_steps, scaled during
+    the first delay_steps by a factor rising from delay_mult to 1 along a quarter sine."""
+    if delay_steps > 0:
+        ramp = math.sin(0.5 * math.pi * min(max(step / delay_steps, 0.0), 1.0))
+        delay = delay_mult + (1.0 - delay_mult) * ramp
+    else:
+        delay = 1.0
+    t = min(max(step / decay_steps, 0.0), 1.0)
+    return delay * math.exp(math.log(lr_init) * (1.0 - t) + math.log(lr_final) * t)
+
+
+def initial_grid(scene: Scene, config: FitConfig, device: torch.device) -> SparseGrid:
+    """Dense grid at the first resolution over the scene box, svox2's initial values."""
+    return SparseGrid.create(config.resolutions[0], center=scene.center, radius=scene.radius,
+                             basis_dim=config.basis_dim, density_init=config.init_density,
+                             sh_init=config.init_sh).to(device)
+
+
+class GridTrainer(TrainingLoop):
+    """Fits a SparseGrid to a scene's training split under a FitConfig."""
+
+    def __init__(self, scene: Scene, config: FitConfig, run: RunFolder, device: torch.device = torch.device("cpu")):
+        super().__init__(scene, config, run, device)
+        self.options = config.render_options(scene, "train")
+        self.view_options = config.render_options(scene, "view")
+        origins, dirs, rgb = scene.split_rays("train")
+        self.origins, self.dirs, self.rgb = (t.to(device).contiguous() for t in (origins, dirs, rgb))
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.grid = initial_grid(scene, config, device)
+        self.optimizer = SparseRMSProp(self.grid, config.rms_beta, config.rms_eps)
+        self.step = 0
+        self.upsamples = 0   # upsamples done so far (index into config.resolutions)
+
+    # ----- one step -----------------------------------------------------------------
+    def schedule_step(self) -> float:
+        """Where the schedules stand, in steps of config.steps.
+
+        With a time budget the schedules (learning rates, upsamples) are laid out over the
+        budget instead: training time spent / budget stands for step / steps, so any budget
+        runs the whole schedule, neither cut off nor finished early."""
+        if self.budget:
+            return min(self.elapsed / self.budget, 1.0) * self.config.steps
+        return float(self.step)
+
+    def lr(self) -> tuple[float, float]:
+        c = self.config
+        at = self.schedule_step()
+        lr_d = log_linear_lr(at, c.lr_density, c.lr_density_final, c.lr_decay_steps,
+                             c.lr_density_delay_steps, c.lr_density_delay_mult)
+        lr_s = log_linear_lr(at, c.lr_sh, c.lr_sh_final, c.lr_decay_steps)
+        return lr_d, lr_s
+
+    def tv_active(self) -> bool:
+        return self.config.tv_after_upsample or self.upsamples == 0
+
+    def upsample_due(self) -> bool:
+        steps = self.config.upsample_steps
+        return self.upsamples < len(steps) and self.schedule_step() >= steps[self.upsamples]
+
+    def train_step(self) -> float:
+        """One batch: render, MSE, backward, regularisers, RMSProp. Returns the batch MSE."""
+        c = self.config
+        idx = torch.randint(0, self.origins.shape[0], (c.batch_size,), generator=self.generator).to(self.device)
+        grads = self.optimizer.grads
+        out = render_rays(self.grid, self.origins[idx], self.dirs[idx], self.options, grads)
+        mse = torch.mean((out["rgb"] - self.rgb[idx]) ** 2)
+        mse.backward()
+        if self.tv_active() and (c.lambda_tv > 0 or c.lambda_tv_sh > 0):
+            cells = random_cell_range(self.grid, c.tv_fraction, self.generator)
+            add_tv_grad(self.grid, grads, cells, c.lambda_tv, c.lambda_tv_sh)
+        add_cauchy_sparsity_grad(self.grid, grads, c.lambda_sparsity)
+        self.optimizer.step(*self.lr())
+        self.step += 1
+        if self.upsample_due():
+            self.upsample()
+        return mse.item()
+
+    # ----- coarse to fine -------------------------------------------------------------
+    @torch.no_grad()
+    def upsample(self) -> None:
+        """Resample to the next resolution, allocating only voxels inside the kept region."""
+        keep = keep_mask(self.grid, self.scene, self.options, self.config.prune_rule())
+        self.upsamples += 1
+        new_res = tuple(self.config.resolutions[self.upsamples])
+        # A new voxel is kept when the old voxel containing its centre was.
+        axes = [np.minimum(((np.arange(n) + 0.5) * o / n).astype(int), o - 1)
+                for n, o in zip(new_res, keep.shape)]
+        new_keep = keep[np.ix_(*axes)]
+        # Module.to moves in place: the old grid is dropped right after.
+        self.grid = self.grid.to("cpu").resample(new_res, keep=new_keep).to(self.device)
+        self.optimizer = SparseRMSProp(self.grid, self.config.rms_beta, self.config.rms_eps)
+
+    # ----- what the shared loop asks of a model ------------------------------------------
+    def warm_up(self) -> None:
+        """Compile the kernels (forward, backward, max weight, TV, RMSProp) before the training
+        clock starts, so a time budget is not spent on JIT compilation. Runs on a throwaway
+        2^3 grid of the same dtype and basis (compilation depends on types, not sizes), so the
+        real grid, optimiser and RNG are untouched and resume stays exact."""
+        grid = SparseGrid.create(2, basis_dim=self.config.basis_dim, dtype=self.grid.density.dtype).to(self.device)
+        origins, dirs = self.origins[:2], self.dirs[:2]
+        optimizer = SparseRMSProp(grid)
+        render_rays(grid, origins, dirs, self.options, optimizer.grads)["rgb"].sum().backward()
+        add_tv_grad(grid, optimizer.grads, (0, 1), 1.0, 1.0)
+        optimizer.step(0.0, 0.0)
+        max_weights(grid, origins, dirs, self.options)
+
+    def log_fields(self) -> dict:
+        lr_d, lr_s = self.lr()
+        return {"voxels": self.grid.n_voxels, "resolution": list(self.grid.resolution),
+                "lr_density": lr_d, "lr_sh": lr_s}
+
+    def renderer(self) -> GridRenderer:
+        """The grid as eval renders it (the "view" options), for the held-out curve and fit's final metrics."""
+        return GridRenderer(self.grid, self.view_options)
+
+    # ----- checkpoints -------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        """Grid (float32 SH, exact) and training state, each written atomically."""
+        self.run.save_grid(self.grid, exact=True)
+        self.run.save_state({"step": self.step, "elapsed": self.elapsed, "upsamples": self.upsamples,
+                             "generator": self.generator.get_state(),
+                             "optimizer": self.optimizer.state_dict()})
+
+    def resume(self) -> None:
+        """Continue from the run folder's checkpoint (grid, optimiser, step, RNG, time)."""
+        state = self.run.load_state()
+        self.grid = self.run.load_grid().to(self.device)
+        self.optimizer = SparseRMSProp(self.grid, self.config.rms_beta, self.config.rms_eps)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.step = int(state["step"])
+        self.upsamples = int(state["upsamples"])
+        self.elapsed = float(state["elapsed"])

@@ -1,0 +1,60 @@
+"""Sparse RMSProp on a grid's density and SH (svox2's optimiser), owning the gradient buffers.
+
+The optimiser owns the grid's gradients (``grads``, a GridGrads): the backward pass and the
+regularisers add into them and record the voxels they touch; ``step`` updates only those
+voxels, as svox2 does (the first visit of an entry sets its running mean to g^2), then
+clears the buffers for the next step. The update itself runs in the backend's kernel.
+"""
+
+import torch
+
+from plenox.backend import backend_for
+from plenox.models.grid import SparseGrid
+from plenox.models.grid_autograd import GridGrads
+
+
+class SparseRMSProp:
+    """RMSProp state (running mean of squared gradients) and gradient buffers for one grid."""
+
+    def __init__(self, grid: SparseGrid, beta: float = 0.95, eps: float = 1e-8):
+        self.grid = grid
+        self.beta = beta
+        self.eps = eps
+        self.avg_density = torch.zeros_like(grid.density.detach()).view(-1, 1)
+        self.avg_sh = torch.zeros_like(grid.sh.detach())
+        self.grads = GridGrads(grid.density.detach(), grid.sh.detach())
+
+    @torch.no_grad()
+    def step(self, lr_density: float, lr_sh: float) -> int:
+        """Apply one update from ``grads`` to the touched voxels, then clear ``grads``.
+        Returns the number of voxels updated."""
+        grid, grads = self.grid, self.grads
+        rows = grads.touched.nonzero().view(-1)
+        backend = backend_for(grid.density)
+        for param, grad, avg, lr in ((grid.density, grads.density, self.avg_density, lr_density),
+                                     (grid.sh, grads.sh, self.avg_sh, lr_sh)):
+            backend.rmsprop_update(param.data.view(avg.shape), grad.view(avg.shape), avg, rows, lr, self.beta, self.eps)
+        grid.mark_density_changed()
+        grads.clear()
+        return int(rows.numel())
+
+    def state_dict(self) -> dict:
+        return {"avg_density": self.avg_density.clone(), "avg_sh": self.avg_sh.clone(),
+                "beta": self.beta, "eps": self.eps}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["avg_sh"].shape != self.avg_sh.shape:
+            raise ValueError(f"optimiser state is for {state['avg_sh'].shape[0]} voxels, "
+                             f"the grid has {self.avg_sh.shape[0]}")
+        self.avg_density.copy_(state["avg_density"].view(-1, 1))
+        self.avg_sh.copy_(state["avg_sh"])
+        self.beta, self.eps = float(state["beta"]), float(state["eps"])
+
+
+def rmsprop_reference(data, grad, avg, rows, lr, beta, eps):
+    """Plain-torch RMSProp on data[rows] (data, grad, avg: (N, C)), in place: the test oracle."""
+    g = grad[rows]
+    a = avg[rows]
+    a = torch.where(a == 0, g * g, beta * a + (1 - beta) * g * g)
+    avg[rows] = a
+    data[rows] -= lr * g / (a.sqrt() + eps)
