@@ -25,7 +25,7 @@ MB = 1e6
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", help="a fitted run folder (e.g. /tmp/runs/lego200_10min)")
+    parser.add_argument("run", help="a fitted run folder (e.g. runs/lego200_10min)")
     parser.add_argument("--out", default=None, help="where to write (default: RUN_bench)")
     parser.add_argument("--views", type=int, default=None, help="test views for the PSNR (default: the fit's)")
     parser.add_argument("--mesh-resolution", type=int, default=None, help="mesh lattice (default: the grid's)")

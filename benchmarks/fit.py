@@ -5,8 +5,8 @@ fresh run with the full test-split evaluation at the end, records the held-out P
 (a few test views every ``--curve-every`` training seconds), the training throughput and the
 render speed, plots PSNR vs time, and prints one JSON object as its last line.
 
-    python benchmarks/fit.py ../shared/data/lego_200 --minutes 5 10 --out /tmp/bench_lego
-    python benchmarks/fit.py ../shared/data/fern --minutes 10 --out /tmp/bench_fern downscale=8
+    python benchmarks/fit.py ../shared/data/lego_200 --minutes 5 10 --out runs/bench_lego
+    python benchmarks/fit.py ../shared/data/fern --minutes 10 --out runs/bench_fern downscale=8
 
 The scene folder may also come from $PLENOX_DATA/<name>.
 """
@@ -41,7 +41,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scene")
     parser.add_argument("--minutes", type=float, nargs="+", default=[5.0, 10.0])
-    parser.add_argument("--out", default="/tmp/plenox_bench")
+    parser.add_argument("--out", default="runs/bench")
     parser.add_argument("--config", default=None)
     parser.add_argument("--curve-every", type=float, default=30.0, help="training seconds between held-out evaluations")
     parser.add_argument("--curve-views", type=int, default=10)

@@ -7,7 +7,7 @@ Nothing allocates. ``kernels.targets.compile_functions`` compiles DEVICE_FUNCTIO
 njit for ``kernels.cpu`` and with ``cuda.jit(device=True)`` for the CUDA target, which
 swaps in atomic versions of ``add1``, ``add2`` and ``max1``.
 
-Conventions (design.md section 2, as svox2):
+Conventions (docs/architecture.md, Conventions; as svox2):
   * grid coordinates: voxel centres at integers 0..R-1; the grid box spans [-0.5, R-0.5]
     per axis; world = center + radius * (2 * (g + 0.5) / R - 1), i.e.
     g = world * scale + offset with scale = R / (2 radius), offset = R / 2 - 0.5 - center * scale;

@@ -1,6 +1,6 @@
 """Pinhole cameras, ray generation and NeRF's NDC warp.
 
-Conventions (design section 2): camera-to-world matrices are OpenGL style
+Conventions (docs/architecture.md): camera-to-world matrices are OpenGL style
 (x right, y up, z back, so a camera looks down its -z axis); pixel (px, py) is
 column px, row py with row 0 at the top, and its ray goes through the pixel
 centre (px + 0.5, py + 0.5). Ray directions are the world image of the

@@ -1,4 +1,4 @@
-"""The loaded-scene containers every loader returns, and the error they raise."""
+"""The loaded-scene containers every loader returns (errors: plenox.errors.SceneError)."""
 
 from __future__ import annotations
 

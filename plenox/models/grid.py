@@ -4,7 +4,7 @@ A grid of resolution (Rx, Ry, Rz) covers the world box ``center +- radius``. ``l
 (int32, (Rx, Ry, Rz)) maps each voxel to a row of the packed data or, when negative, marks
 it empty. Rows hold a raw density (``density``, (N,)) and SH colour coefficients (``sh``,
 (N, 3B), channel-major). Voxel centres sit at integer grid coordinates; see
-``world_to_grid`` for the exact transform (design.md section 2, as svox2).
+``world_to_grid`` for the exact transform (docs/architecture.md, Conventions; as svox2).
 """
 
 from pathlib import Path

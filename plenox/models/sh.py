@@ -1,6 +1,6 @@
 """Real spherical-harmonic basis (svox2 / PlenOctrees convention), torch reference.
 
-The constants are those of design.md section 2; degree 3 follows the same source.
+The constants are svox2's and PlenOctrees' real SH basis (docs/architecture.md, Conventions).
 """
 
 import torch
