@@ -60,18 +60,9 @@ def run_info(path: str) -> dict:
 
 
 def model_lines(info: dict) -> list[str]:
-    """The lines describing the model and its size."""
-    if info["model"] == "nerf":
-        (depth, width), (coarse, fine) = info["network"], info["samples_per_ray"]
-        return [f"nerf: coarse and fine MLPs of {depth}x{width}, {info['parameters']:,} parameters, "
-                f"{coarse} samples per ray for the coarse one, {fine} for the fine one",
-                f"size {info['memory_bytes'] / MB:.1f} MB in memory, nerf.pt {info['nerf_file_bytes'] / MB:.1f} MB, "
-                f"folder {info['folder_bytes'] / MB:.1f} MB"]
-    res = "x".join(str(r) for r in info["resolution"])
-    return [f"grid {res}, {info['voxels']:,} voxels ({100 * info['occupancy']:.1f}% of the box), "
-            f"SH degree {info['sh_degree']} ({info['basis_dim']} coefficients per channel)",
-            f"size {info['memory_bytes'] / MB:.1f} MB in memory, grid.npz {info['grid_file_bytes'] / MB:.1f} MB, "
-            f"folder {info['folder_bytes'] / MB:.1f} MB"]
+    """The lines describing the model and its size (the model kind's own words) and the folder's size."""
+    lines = model_kind(info["model"]).describe_lines(info)
+    return [*lines[:-1], f"{lines[-1]}, folder {info['folder_bytes'] / MB:.1f} MB"]
 
 
 def training_line(t: dict, resumable: bool) -> str:

@@ -39,6 +39,7 @@ class ModelKind:
     trainer: Callable
     load_renderer: Callable
     describe: Callable
+    describe_lines: Callable
 
     def default_config(self, scene_format: str) -> str:
         """The shipped config this kind uses for a scene format when none is named."""
@@ -72,12 +73,29 @@ def _describe_nerf(run: RunDir) -> dict:
             "nerf_file_bytes": run.nerf_file.stat().st_size}
 
 
+MB = 1e6
+
+
+def _grid_lines(d: dict) -> list[str]:
+    res = "x".join(str(r) for r in d["resolution"])
+    return [f"grid {res}, {d['voxels']:,} voxels ({100 * d['occupancy']:.1f}% of the box), "
+            f"SH degree {d['sh_degree']} ({d['basis_dim']} coefficients per channel)",
+            f"size {d['memory_bytes'] / MB:.1f} MB in memory, grid.npz {d['grid_file_bytes'] / MB:.1f} MB"]
+
+
+def _nerf_lines(d: dict) -> list[str]:
+    (depth, width), (coarse, fine) = d["network"], d["samples_per_ray"]
+    return [f"nerf: coarse and fine MLPs of {depth}x{width}, {d['parameters']:,} parameters, "
+            f"{coarse} samples per ray for the coarse one, {fine} for the fine one",
+            f"size {d['memory_bytes'] / MB:.1f} MB in memory, nerf.pt {d['nerf_file_bytes'] / MB:.1f} MB"]
+
+
 MODELS = {
     "plenoxels": ModelKind("plenoxels", "grid.npz",
                            {"builtin": "builtin", "blender": "synthetic", "llff": "llff", "*": "custom"},
-                           FitConfig, GridTrainer, _grid_renderer, _describe_grid),
+                           FitConfig, GridTrainer, _grid_renderer, _describe_grid, _grid_lines),
     "nerf": ModelKind("nerf", "nerf.pt", {"llff": "nerf_llff", "*": "nerf_synthetic"},
-                      NerfFitConfig, NerfTrainer, _nerf_renderer, _describe_nerf),
+                      NerfFitConfig, NerfTrainer, _nerf_renderer, _describe_nerf, _nerf_lines),
 }
 DEFAULT_MODEL = "plenoxels"
 
