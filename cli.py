@@ -11,6 +11,7 @@ import sys
 from plenox import __version__
 
 USER_ERROR = 2
+INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,7 +154,7 @@ def run_command(args: argparse.Namespace) -> int:
                       args.device, progress=not args.quiet, model=args.model)
         if metrics.get("interrupted"):
             print(f"interrupted at step {metrics['step']}; checkpoint saved in {args.out} (continue with --resume)")
-            return 130
+            return INTERRUPTED
         print_metrics(metrics, args.out)
     elif args.command == "eval":
         from plenox.commands.evaluate import eval_run
@@ -257,6 +258,10 @@ def main(argv=None) -> int:
     except UserError as err:
         print(f"plenox {args.command}: error: {err}", file=sys.stderr)
         return USER_ERROR
+    except KeyboardInterrupt:
+        # Every file is replaced atomically, so what is on disk is the last complete version.
+        print(f"plenox {args.command}: interrupted; files already written are complete", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

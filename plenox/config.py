@@ -14,8 +14,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from plenox.configs import config_names, config_path
-from plenox.errors import ConfigError
+from plenox.errors import ConfigError, OptionError
+from plenox.options import require_number
 
+
+
+# Ranges for check_ranges: (low, high, low excluded, whole number).
+POSITIVE = (0.0, None, True, False)
+NONNEG = (0.0, None, False, False)
+INT_POSITIVE = (1, None, False, True)
+INT_NONNEG = (0, None, False, True)
+FRACTION = (0.0, 1.0, True, False)            # (0, 1]
+PROBABILITY = (0.0, 1.0, False, False)        # [0, 1]
+ANY = (None, None, False, False)              # any finite number
+
+
+def check_ranges(cfg, ranges: dict) -> None:
+    """ConfigError naming the key unless each field of ``cfg`` named in ``ranges`` is a finite
+    number in its range (low, high, low excluded, whole number)."""
+    for name, (low, high, low_open, integer) in ranges.items():
+        try:
+            require_number(name, getattr(cfg, name), low, high, low_open, integer)
+        except OptionError as err:
+            raise ConfigError(f"config: {err}") from None
 
 
 @dataclass
@@ -38,11 +59,10 @@ class RunSettings:
 
     def check(self) -> "RunSettings":
         """Validate the shared value ranges; return self."""
-        for name in ("steps", "log_every", "downscale", "eval_every_views"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.eval_every_stride < 0:
-            raise ConfigError(f"eval_every_stride must be >= 0 (0: automatic), got {self.eval_every_stride}")
+        check_ranges(self, {"steps": INT_POSITIVE, "log_every": INT_POSITIVE, "downscale": INT_POSITIVE,
+                            "eval_every_views": INT_POSITIVE, "eval_every_stride": INT_NONNEG,
+                            "eval_views": INT_NONNEG, "seed": INT_NONNEG, "log_every_s": POSITIVE,
+                            "checkpoint_every_s": POSITIVE, "eval_every_s": NONNEG, "eval_first_s": NONNEG})
         return self
 
     def to_dict(self) -> dict:

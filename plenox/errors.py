@@ -45,3 +45,19 @@ class ExportError(UserError):
 
 class CompareError(UserError):
     """A comparison cannot be made (runs of different scenes, missing files, bad options)."""
+
+
+class DamagedFileError(UserError):
+    """A file plenox reads is missing, empty, truncated, corrupted or of another kind.
+
+    The message is one line: ``<file>: <what is wrong>; <what the user can do>``.
+    """
+
+    def __init__(self, path, problem: str, advice: str = ""):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}" + (f"; {advice}" if advice else ""))
+
+
+class OptionError(UserError):
+    """A number or choice given on the command line or in a call is out of range (the message names it)."""

@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Bottom to top. A module may import from its own layer and those below it.
 LAYERS = [
-    {"errors", "kernels", "configs", "io", "memory", "metrics", "config"},
+    {"errors", "kernels", "configs", "io", "memory", "metrics", "config", "options"},
     {"backend"},
     {"data"},
     {"models"},

@@ -38,6 +38,7 @@ import torch
 from matplotlib.figure import Figure
 
 from plenox.errors import CompareError, RunError
+from plenox.options import require_number
 from plenox.io.atomic import atomic_write, atomic_write_json, atomic_write_text
 from plenox.runs.fitting import fit_run
 from plenox.runs.folder import RunDir
@@ -132,7 +133,7 @@ def run_summary(path, levels=LEVELS) -> dict:
     cfg = run_config(run)
     kind = model_kind(cfg.model)
     require_files(run, kind.model_file)
-    metrics = run.read_json(run.eval_dir() / "metrics.json")
+    metrics = run.read_metrics()
     log = run.read_log()
     curve = heldout_curve(log)
     heldout = [r for r in log if "heldout_psnr" in r]
@@ -432,6 +433,9 @@ def compare_fit(source: str | None, out, budget_minutes: float = 10.0, models=("
     """
     if not budget_minutes > 0:
         raise CompareError(f"the budget must be positive, got {budget_minutes} minutes")
+    require_number("--budget-minutes", budget_minutes, 0, low_open=True)
+    require_number("--eval-every", eval_every_s, 0, low_open=True)
+    require_number("--downscale", downscale, 1, integer=True)
     if views < 0 or curve_stride < 0:
         raise CompareError(f"views and curve stride must be >= 0, got {views} and {curve_stride}")
     specs = model_specs(list(models), source)

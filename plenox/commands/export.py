@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from plenox.errors import ExportError
+from plenox.options import require_number
 from plenox.io.atomic import atomic_write_bytes
 from plenox.io.ply import MESH_SUFFIXES, ply_bytes, write_mesh
 from plenox.models.grid import SparseGrid
@@ -68,6 +69,7 @@ def check_export_options(fmt: str, density_thresh: float, resolution: int | None
         raise ExportError(f"mesh resolution must be >= 2, got {resolution}")
     if frames is not None and frames < 1:
         raise ExportError(f"frames must be >= 1, got {frames}")
+    require_number("--frames", frames, 1, integer=True)
     if not scene_scale > 0:
         raise ExportError(f"scene scale must be positive, got {scene_scale}")
 
@@ -86,6 +88,7 @@ def export_run(path: str, fmt: str, out: str | None = None, density_thresh: floa
     """
     density_thresh = DEFAULT_DENSITY_THRESH if density_thresh is None else density_thresh
     check_export_options(fmt, density_thresh, resolution, frames, scene_scale)
+    require_number("--views", views, 0, integer=True)
     run = RunDir(path).require()
     target = Path(out) if out else run.path / "export" / DEFAULT_NAMES[fmt]
     if fmt != "depth":

@@ -1,8 +1,6 @@
 """``plenox fit``: fit a model to a scene (or the built-in one) into a run folder and evaluate it."""
 
-import math
-
-from plenox.errors import ConfigError
+from plenox.options import require_number
 from plenox.runs.fitting import fit_run
 
 
@@ -10,6 +8,5 @@ def fit(source: str | None, out: str, config: str | None = None, overrides=(), m
         resume: bool = False, force: bool = False, device: str = "auto", progress: bool = True,
         model: str | None = None) -> dict:
     """Check the options, then ``plenox.runs.fitting.fit_run``; returns the final metrics."""
-    if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
-        raise ConfigError(f"--minutes must be a positive number, got {minutes}")
+    require_number("--minutes", minutes, 0, low_open=True)
     return fit_run(source, out, config, overrides, minutes, resume, force, device, progress, model)

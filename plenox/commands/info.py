@@ -6,10 +6,12 @@ the prune/import records when present; ``format_info`` turns that into the lines
 prints.
 """
 
+from plenox.io.checked import require_fields
 from plenox.runs.folder import RunDir
 from plenox.runs.registry import model_kind
 
 MB = 1e6
+ADVICE = "a record of plenox prune or import; restore it or delete it (the run works without it)"
 
 
 def folder_bytes(run: RunDir) -> int:
@@ -38,10 +40,26 @@ def eval_summary(run: RunDir) -> dict | None:
     path = run.eval_dir() / "metrics.json"
     if not path.exists():
         return None
-    metrics = run.read_json(path)
+    metrics = run.read_metrics()
     r, p = metrics["results"], metrics["protocol"]
     return {"psnr": r["psnr"], "ssim": r["ssim"], "fps": r["fps"], "split": p["split"], "views": p["views"],
             "resolution": p["resolution"]}
+
+
+def prune_record(run: RunDir) -> dict:
+    """prune.json, checked for what the summary line reads."""
+    record = require_fields(run.read_json(run.prune_file, ADVICE), run.prune_file,
+                            {"source": str, "rule": str, "threshold": (int, float), "dilate": int,
+                             "before": dict, "after": dict}, ADVICE)
+    for side in ("before", "after"):
+        require_fields(record[side], run.prune_file, {"voxels": int, "psnr": (int, float)}, ADVICE, f"{side}: ")
+    return record
+
+
+def import_record(run: RunDir) -> dict:
+    """import.json, checked for what the summary line reads."""
+    return require_fields(run.read_json(run.import_file, ADVICE), run.import_file,
+                          {"checkpoint": str, "scene_scale": (int, float)}, ADVICE)
 
 
 def run_info(path: str) -> dict:
@@ -54,8 +72,8 @@ def run_info(path: str) -> dict:
         **model_kind(kind, str(run.config_file)).describe(run),
         "folder_bytes": folder_bytes(run), "resumable": run.state_file.exists(),
         "training": training_summary(run), "eval": eval_summary(run),
-        "pruned": run.read_json(run.prune_file) if run.prune_file.exists() else None,
-        "imported": run.read_json(run.import_file) if run.import_file.exists() else None,
+        "pruned": prune_record(run) if run.prune_file.exists() else None,
+        "imported": import_record(run) if run.import_file.exists() else None,
     }
 
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from plenox.errors import RunError
+from plenox.options import require_number
 from plenox.runs.loading import open_run
 from plenox.runs.rendering import orbit_scene, render_views
 
@@ -12,8 +13,8 @@ def render_run(path: str, split: str = "test", orbit_frames: int = 0, video: str
     """Render a split's views (or an orbit of ``orbit_frames``) to ``out_dir`` (default
     DIR/renders/<split or orbit>/), optionally depth maps and an mp4. Returns frames,
     seconds per frame and fps."""
-    if views < 0 or orbit_frames < 0:
-        raise RunError(f"--views and --orbit must be >= 0, got {views} and {orbit_frames}")
+    require_number("--views", views, 0, integer=True)
+    require_number("--orbit", orbit_frames, 0, integer=True)
     run, _, scene, renderer = open_run(path, device)
     if orbit_frames > 0:
         scene, split = orbit_scene(scene, orbit_frames, run.path), "orbit"

@@ -15,9 +15,10 @@ from scipy import ndimage
 
 from plenox.backend import GridArrays, backend_for
 from plenox.io.atomic import atomic_write
+from plenox.io.checked import read_npz
 from plenox.kernels.raymarch import BLOCK_SHIFT
 from plenox.models.sh import check_basis_dim
-from plenox.errors import GridFileError
+from plenox.errors import DamagedFileError, GridFileError
 
 SVOX2_BASIS_TYPE_SH = 1
 REQUIRED_NPZ_KEYS = ("radius", "center", "links", "density_data", "sh_data")
@@ -275,28 +276,26 @@ class SparseGrid(torch.nn.Module):
         """Read a grid written by ``save`` or by svox2 (``ckpt.npz``); GridFileError if malformed."""
         path = Path(path)
         try:
-            with np.load(path) as f:
-                missing = [k for k in REQUIRED_NPZ_KEYS if k not in f.files]
-                if missing:
-                    raise GridFileError(f"{path}: missing key(s) {', '.join(missing)}")
-                arrays = {k: f[k] for k in REQUIRED_NPZ_KEYS + ("basis_type",) if k in f.files}
-        except (OSError, ValueError, EOFError) as err:
-            if isinstance(err, GridFileError):
-                raise
-            raise GridFileError(f"{path}: cannot read grid file ({err})") from None
-        if int(arrays.get("basis_type", SVOX2_BASIS_TYPE_SH)) != SVOX2_BASIS_TYPE_SH:
+            arrays = read_npz(path, REQUIRED_NPZ_KEYS)
+        except DamagedFileError as err:
+            raise GridFileError(f"{path}: cannot read grid file: {err.problem}") from None
+        if any(arrays[k].dtype.kind not in "iuf" for k in REQUIRED_NPZ_KEYS):
+            raise GridFileError(f"{path}: is not a grid file (non-numeric arrays)")
+        if int(np.asarray(arrays.get("basis_type", SVOX2_BASIS_TYPE_SH)).reshape(-1)[:1].sum()) != SVOX2_BASIS_TYPE_SH:
             raise GridFileError(f"{path}: only the SH basis (basis_type 1) is supported")
         sh = arrays["sh_data"]
         if sh.ndim != 2 or sh.shape[1] % 3:
             raise GridFileError(f"{path}: sh_data must be (N, 3B), got {sh.shape}")
         density = arrays["density_data"].reshape(-1)
+        if not (np.isfinite(density).all() and np.isfinite(sh).all()):
+            raise GridFileError(f"{path}: holds NaN or Inf values (a damaged file)")
         try:
             return cls(torch.from_numpy(arrays["links"].astype(np.int32)),
                        torch.from_numpy(density.astype(np.float32)).to(dtype),
                        torch.from_numpy(sh.astype(np.float32)).to(dtype),
                        arrays["center"], arrays["radius"], sh.shape[1] // 3)
-        except ValueError as err:
-            raise GridFileError(f"{path}: {err}") from None
+        except (ValueError, TypeError, RuntimeError) as err:
+            raise GridFileError(f"{path}: not a valid grid ({err})") from None
 
     def extra_repr(self) -> str:
         return f"resolution={self.resolution}, voxels={self.n_voxels}, basis_dim={self.basis_dim}"

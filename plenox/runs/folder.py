@@ -19,11 +19,18 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from plenox.io.atomic import atomic_torch_save, atomic_write_json
+from plenox.io.checked import read_json, read_jsonl, read_torch, require_fields
 from plenox.models.grid import SparseGrid
-from plenox.errors import RunError
+
+RERUN = "restore the file, or fit the run again (plenox fit ... --force)"
+MODEL_ADVICE = "the run's model cannot be read; restore the file, or fit the run again (plenox fit ... --force)"
+STATE_ADVICE = ("the run cannot be resumed (render, eval and export still work); restore the file, "
+                "or fit again with --force")
+METRICS_ADVICE = "run plenox eval again to rewrite it"
+LOG_ADVICE = "restore the file, or delete it (only info and compare read the training log)"
+from plenox.errors import DamagedFileError, GridFileError, RunError
 
 
 
@@ -71,23 +78,25 @@ class RunDir:
         atomic_write_json(self.config_file, config)
         atomic_write_json(self.scene_file, scene_info)
 
-    def read_json(self, path: Path) -> dict:
-        try:
-            return json.loads(path.read_text())
-        except FileNotFoundError:
-            raise RunError(f"{path}: missing (is {self.path} a plenox run folder?)") from None
-        except json.JSONDecodeError as err:
-            raise RunError(f"{path}: malformed JSON ({err.msg})") from None
+    def read_json(self, path: Path, advice: str = RERUN) -> dict:
+        """A JSON object file of the run; DamagedFileError (one line, with ``advice``) otherwise."""
+        if not path.exists() and not self.path.is_dir():
+            raise RunError(f"{self.path}: no such run folder")
+        return read_json(path, advice)
 
     def config(self) -> dict:
         return self.read_json(self.config_file)
 
     def scene_info(self) -> dict:
-        return self.read_json(self.scene_file)
+        return require_fields(self.read_json(self.scene_file), self.scene_file,
+                              {"source": str, "downscale": int}, RERUN)
 
     def model_kind(self) -> str:
         """The model the run holds, from config.json ("plenoxels" for runs that predate the field)."""
-        return self.config().get("model", "plenoxels")
+        kind = self.config().get("model", "plenoxels")
+        if not isinstance(kind, str):
+            raise DamagedFileError(self.config_file, "field 'model' is not text", RERUN)
+        return kind
 
     def save_grid(self, grid: SparseGrid, exact: bool = True) -> None:
         grid.save(self.grid_file, sh_dtype=np.float32 if exact else np.float16)
@@ -100,21 +109,46 @@ class RunDir:
                            "export --format video/depth work on it; prune and grid exports do not)")
         if not self.grid_file.exists():
             raise RunError(f"{self.grid_file}: missing (the run has no checkpoint yet)")
-        return SparseGrid.load(self.grid_file)
+        try:
+            return SparseGrid.load(self.grid_file)
+        except GridFileError as err:
+            raise GridFileError(f"{err}; {MODEL_ADVICE}") from None
 
     def save_state(self, state: dict) -> None:
         atomic_torch_save(self.state_file, state)
 
-    def load_state(self) -> dict:
+    def load_state(self, fields: dict) -> dict:
+        """The training state (state.pt), which must hold ``fields`` (name -> type)."""
         if not self.state_file.exists():
             raise RunError(f"{self.state_file}: missing (nothing to resume)")
-        return torch.load(self.state_file, weights_only=False)
+        state = read_torch(self.state_file, STATE_ADVICE)
+        if not isinstance(state, dict):
+            raise DamagedFileError(self.state_file, "is not a plenox training state", STATE_ADVICE)
+        return require_fields(state, self.state_file, fields, STATE_ADVICE)
+
+    def read_metrics(self) -> dict:
+        """eval/metrics.json, checked for the fields the reports read."""
+        path = self.eval_dir() / "metrics.json"
+        metrics = self.read_json(path, METRICS_ADVICE)
+        require_fields(metrics, path, {"results": dict, "protocol": dict, "per_image": list}, METRICS_ADVICE)
+        require_fields(metrics["results"], path, {k: (int, float) for k in ("psnr", "ssim", "fps")}, METRICS_ADVICE,
+                       "results: ")
+        require_fields(metrics["protocol"], path, {"split": str, "views": int, "resolution": list}, METRICS_ADVICE,
+                       "protocol: ")
+        return metrics
 
     def append_log(self, record: dict) -> None:
         with open(self.log_file, "a") as f:
             f.write(json.dumps(record) + "\n")
 
     def read_log(self) -> list[dict]:
-        if not self.log_file.exists():
-            return []
-        return [json.loads(line) for line in self.log_file.read_text().splitlines() if line.strip()]
+        """The log records (an interrupted last line is dropped); each has a numeric step and time."""
+        records = read_jsonl(self.log_file, LOG_ADVICE)
+        for number, record in enumerate(records, 1):
+            require_fields(record, self.log_file, {"step": int, "time": (int, float)}, LOG_ADVICE, f"record {number}: ")
+            if "loss" in record:
+                require_fields(record, self.log_file, {"psnr": (int, float), "rays_per_s": (int, float)},
+                               LOG_ADVICE, f"record {number}: ")
+            if "heldout_psnr" in record:
+                require_fields(record, self.log_file, {"heldout_psnr": (int, float)}, LOG_ADVICE, f"record {number}: ")
+        return records

@@ -9,12 +9,17 @@ at ``render_stop_thresh``). The options are written into every metrics file's pr
 
 from dataclasses import dataclass, field
 
-from plenox.config import RunSettings
+from plenox.config import (ANY, FRACTION, INT_NONNEG, INT_POSITIVE, NONNEG, POSITIVE, RunSettings,
+                           check_ranges)
 from plenox.errors import ConfigError, PruneError
 from plenox.models.grid_autograd import RenderOptions
 from plenox.training.pruning import PruneRule
 
 PURPOSES = ("train", "view")
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass
@@ -58,11 +63,28 @@ class FitConfig(RunSettings):
         if len(self.resolutions) != len(self.upsample_steps) + 1:
             raise ConfigError(f"resolutions has {len(self.resolutions)} entries: upsample_steps needs "
                               f"{len(self.resolutions) - 1}, got {len(self.upsample_steps)}")
-        if any(len(r) != 3 or min(r) < 2 for r in self.resolutions):
+        if not all(isinstance(r, list) and len(r) == 3 and all(_whole(v) and v >= 2 for v in r)
+                   for r in self.resolutions):
             raise ConfigError(f"resolutions must be lists of 3 integers >= 2, got {self.resolutions}")
-        for name in ("batch_size", "lr_decay_steps", "prune_ray_stride"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        steps = self.upsample_steps
+        if not all(_whole(s) and s >= 0 for s in steps) or steps != sorted(steps):
+            raise ConfigError(f"upsample_steps must be increasing whole numbers >= 0, got {steps}")
+        if self.background is not None and not (
+                isinstance(self.background, list) and len(self.background) == 3
+                and all(isinstance(c, (int, float)) and not isinstance(c, bool) and 0 <= c <= 1
+                        for c in self.background)):
+            raise ConfigError(f"background must be null or 3 numbers in [0, 1], got {self.background!r}")
+        check_ranges(self, {
+            "batch_size": INT_POSITIVE, "lr_decay_steps": INT_POSITIVE, "prune_ray_stride": INT_POSITIVE,
+            "lr_density_delay_steps": INT_NONNEG, "prune_dilate": INT_NONNEG,
+            "lr_density": POSITIVE, "lr_density_final": POSITIVE, "lr_sh": POSITIVE, "lr_sh_final": POSITIVE,
+            "lr_density_delay_mult": FRACTION, "rms_beta": (0.0, 1.0, False, False), "rms_eps": POSITIVE,
+            "lambda_tv": NONNEG, "lambda_tv_sh": NONNEG, "lambda_sparsity": NONNEG, "tv_fraction": FRACTION,
+            "step_size": POSITIVE, "sigma_thresh": NONNEG, "stop_thresh": (0.0, 1.0, False, False),
+            "render_stop_thresh": (0.0, 1.0, False, False), "init_density": ANY, "init_sh": ANY,
+            "weight_thresh": POSITIVE, "density_thresh": ANY})
+        if self.stop_thresh >= 1 or self.render_stop_thresh >= 1:
+            raise ConfigError("config: stop_thresh and render_stop_thresh must be < 1")
         if self.basis_dim not in (1, 4, 9, 16):
             raise ConfigError(f"basis_dim must be 1, 4, 9 or 16, got {self.basis_dim}")
         try:

@@ -150,7 +150,8 @@ class GridTrainer(TrainingLoop):
 
     def resume(self) -> None:
         """Continue from the run folder's checkpoint (grid, optimiser, step, RNG, time)."""
-        state = self.run.load_state()
+        state = self.run.load_state({"step": int, "elapsed": (int, float), "upsamples": int,
+                                     "generator": torch.Tensor, "optimizer": dict})
         self.grid = self.run.load_grid().to(self.device)
         self.optimizer = SparseRMSProp(self.grid, self.config.rms_beta, self.config.rms_eps)
         self.optimizer.load_state_dict(state["optimizer"])

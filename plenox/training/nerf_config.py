@@ -3,7 +3,7 @@
 import dataclasses
 from dataclasses import dataclass
 
-from plenox.config import RunSettings
+from plenox.config import FRACTION, INT_NONNEG, NONNEG, POSITIVE, RunSettings, check_ranges
 from plenox.errors import ConfigError
 from plenox.models.nerf import NerfConfig
 
@@ -26,6 +26,8 @@ class NerfFitConfig(NerfConfig, RunSettings):
     def check(self) -> "NerfFitConfig":
         """Validate value ranges; return self."""
         super().check()
+        check_ranges(self, {"lr": POSITIVE, "raw_noise_std": NONNEG, "precrop_iters": INT_NONNEG,
+                            "precrop_frac": FRACTION})
         for name in ("n_coarse", "netdepth", "netwidth", "batch_rays", "chunk", "lr_decay_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -65,7 +65,8 @@ class NerfTrainer(TrainingLoop):
 
     def resume(self) -> None:
         """Continue from the run folder's checkpoint (weights, Adam moments, step, random streams, time)."""
-        state = self.run.load_state()
+        state = self.run.load_state({"step": int, "elapsed": (int, float), "batch_generator": torch.Tensor,
+                                     "generator": torch.Tensor, "optimizer": dict})
         saved = load_nerf(self.run.nerf_file, self.device)
         if int(state["step"]) != saved.step:
             raise RunError(f"{self.run.path}: nerf.pt (step {saved.step}) and state.pt (step {state['step']}) "

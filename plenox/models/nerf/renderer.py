@@ -11,9 +11,12 @@ import torch
 
 from plenox.data import Scene
 from plenox.data.cameras import ndc_view_dirs
-from plenox.errors import RunError
+from plenox.errors import DamagedFileError, RunError
+from plenox.io.checked import read_torch
 from plenox.models.nerf.model import NerfConfig, NerfModel
 from plenox.models.renderer import Renderer
+
+ADVICE = "the run's model cannot be read; restore the file, or fit the run again (plenox fit ... --force)"
 
 
 class NerfRenderer(Renderer):
@@ -51,9 +54,14 @@ def load_nerf(path: Path, device="cpu") -> NerfModel:
     """The networks of a NeRF checkpoint file (weights and step; no optimiser state)."""
     if not Path(path).exists():
         raise RunError(f"{path}: missing (the run has no checkpoint yet)")
-    state = torch.load(path, map_location=device, weights_only=True)
-    model = NerfModel(NerfConfig(**state["config"]), device=device)
-    model.load_network_state(state)
+    state = read_torch(path, ADVICE)
+    if not isinstance(state, dict) or not isinstance(state.get("config"), dict):
+        raise DamagedFileError(path, "is not a plenox NeRF checkpoint", ADVICE)
+    try:
+        model = NerfModel(NerfConfig(**state["config"]), device=device)
+        model.load_network_state(state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise DamagedFileError(path, f"does not hold the networks it describes ({err})", ADVICE) from None
     return model
 
 
