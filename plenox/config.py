@@ -81,11 +81,15 @@ class RunSettings:
 def read_config_file(path: Path) -> dict:
     """The JSON object of a config file; ConfigError naming the file otherwise."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
     except json.JSONDecodeError as err:
         raise ConfigError(f"{path}: malformed JSON ({err.msg} at line {err.lineno})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a JSON config (not UTF-8 text)") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a JSON object")
     return data

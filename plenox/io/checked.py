@@ -59,6 +59,8 @@ def read_torch(path, advice: str = ""):
 
     path = Path(path)
     _require_file(path, "a torch checkpoint", advice)
+    if not zipfile.is_zipfile(path):   # torch.save writes a zip archive
+        raise DamagedFileError(path, "is damaged or not a torch checkpoint (no complete zip directory)", advice)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # any parser failure means a damaged or foreign file

@@ -78,6 +78,12 @@ class RunDir:
         atomic_write_json(self.config_file, config)
         atomic_write_json(self.scene_file, scene_info)
 
+    def remove_temporaries(self) -> None:
+        """Delete what writes killed before their rename left behind (plenox.io.atomic's temporary names)."""
+        for stale in self.path.rglob(".*.tmp*"):
+            if stale.is_file():
+                stale.unlink(missing_ok=True)
+
     def read_json(self, path: Path, advice: str = RERUN) -> dict:
         """A JSON object file of the run; DamagedFileError (one line, with ``advice``) otherwise."""
         if not path.exists() and not self.path.is_dir():
