@@ -4,9 +4,12 @@ from plenox.backend import DeviceError
 from plenox.compare import CompareError
 from plenox.config import ConfigError
 from plenox.data import SceneError
+from plenox.data.camera_paths import CameraPathError
 from plenox.export import ExportError
 from plenox.grid import GridFileError
 from plenox.prune import PruneError
 from plenox.runs import RunError
+from plenox.viewer.ports import ViewerError
 
-USER_ERRORS = (SceneError, ConfigError, RunError, GridFileError, DeviceError, PruneError, ExportError, CompareError)
+USER_ERRORS = (SceneError, ConfigError, RunError, GridFileError, DeviceError, PruneError, ExportError, CompareError,
+               CameraPathError, ViewerError)

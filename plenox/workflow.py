@@ -13,12 +13,15 @@ from pathlib import Path
 import imageio.v2 as iio2
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from plenox.backend import resolve_device
 from plenox.cameras import Cameras
 from plenox.config import RunSettings, config_from_dict, load_config
 from plenox.data import Scene, builtin_scene, detect_format, load_scene
-from plenox.evaluate import evaluate, to_uint8, view_rays, write_png
+from plenox.data.camera_paths import (DEFAULT_FPS, camera_rays, llff_depth_bounds, path_cameras, read_camera_path,
+                                      resampled, resized, spiral_path)
+from plenox.evaluate import evaluate, to_uint8, write_png
 from plenox.memory import reset_peak_rss
 from plenox.models import model_kind
 from plenox.renderer import Renderer
@@ -56,10 +59,10 @@ def scene_config(source: str | None, config: str | None, overrides=(), model: st
 
 def fit_run(source: str | None, out: str, config: str | None = None, overrides=(), minutes: float | None = None,
             resume: bool = False, force: bool = False, device: str = "auto", progress: bool = True,
-            model: str | None = None) -> dict:
+            model: str | None = None, on_step=None) -> dict:
     """Fit ``model`` (default: the config's) to ``source`` into the run folder ``out``; evaluate
     at the end. Returns the metrics. The peak memory the log records is this fit's: it is
-    reset at the start (plenox.memory)."""
+    reset at the start (plenox.memory). ``on_step``: see TrainingLoop.on_step (the live viewer)."""
     run = RunDir(out)
     dev = resolve_device(device)
     reset_peak_rss()
@@ -79,6 +82,7 @@ def fit_run(source: str | None, out: str, config: str | None = None, overrides=(
         cfg, scene = scene_config(source, config, overrides, model)
         run.create(cfg.to_dict(), scene_record(source, scene, cfg.downscale), force=force)
         trainer = model_kind(cfg.model).trainer(scene, cfg, run, dev)
+    trainer.on_step = on_step
     try:
         trainer.train(minutes=minutes, progress=progress)
     except KeyboardInterrupt:
@@ -157,25 +161,28 @@ def orbit_cameras(scene: Scene, frames: int) -> Cameras:
 
 
 def render_run(path: str, split: str = "test", orbit_frames: int = 0, video: str | None = None,
-               depth: bool = False, views: int = 0, out_dir: str | None = None) -> dict:
-    """Render a split's views (or an orbit of ``orbit_frames``) to ``out_dir`` (default
-    DIR/renders/<split or orbit>/), optionally depth maps and an mp4. Returns frames,
-    seconds per frame and fps."""
+               depth: bool = False, views: int = 0, out_dir: str | None = None, camera_path: str | None = None,
+               spiral_frames: int = 0, fps: float | None = None, resolution=None) -> dict:
+    """Render a split's views, an orbit of ``orbit_frames``, a camera path file (nerfstudio's
+    camera_path.json) or an LLFF spiral of ``spiral_frames`` to ``out_dir`` (default
+    DIR/renders/<split, orbit, path or spiral>/), optionally depth maps and an mp4 at ``fps``
+    (default: the path's, else 30; a path with key-frames is re-sampled at it). ``resolution``
+    ((W, H) or the long side) sizes orbit, path and spiral frames. Returns frames, seconds per
+    frame and fps."""
     run, _, scene, renderer = open_run(path)
-    if orbit_frames > 0:
-        if scene.ndc:
-            raise RunError(f"{run.path}: orbit paths are for object scenes, not forward-facing NDC scenes")
-        scene = Scene(scene.name, scene.format, {**scene.splits, "orbit": _orbit_split(scene, orbit_frames)},
+    cams, split, video_fps = _path_cameras(run, scene, split, orbit_frames, camera_path, spiral_frames, fps)
+    if cams is not None:
+        cams = resized(cams, resolution)
+        scene = Scene(scene.name, scene.format, {**scene.splits, split: _camera_split(cams, split)},
                       scene.background, scene.center, scene.radius, scene.near, scene.far, scene.ndc, scene.ndc_focal)
-        split = "orbit"
     if split not in scene.splits:
         raise RunError(f"{run.path}: the scene has no {split!r} split")
     out_dir = Path(out_dir) if out_dir else run.renders(split)
     out_dir.mkdir(parents=True, exist_ok=True)
     count = len(scene.splits[split]) if views <= 0 else min(views, len(scene.splits[split]))
     frames, seconds = [], []
-    for i in range(count):
-        origins, dirs = view_rays(scene, split, i)
+    for i in tqdm(range(count), desc=f"render {split}", unit="frame", disable=count < 10):
+        origins, dirs = camera_rays(scene, scene.splits[split].cameras, i)
         start = time.perf_counter()
         out = renderer.render_image(origins, dirs)
         seconds.append(time.perf_counter() - start)
@@ -185,17 +192,44 @@ def render_run(path: str, split: str = "test", orbit_frames: int = 0, video: str
         if depth:
             write_depth(out_dir / f"{name}_depth.png", out["depth"], out["acc"])
     if video:
-        iio2.mimwrite(video, frames, fps=30, macro_block_size=1)
+        iio2.mimwrite(video, frames, fps=video_fps, macro_block_size=1)
     total = float(np.sum(seconds))
     return {"frames": count, "folder": str(out_dir), "video": video, "seconds_per_frame": total / max(count, 1),
             "fps": count / total if total else float("inf")}
 
 
-def _orbit_split(scene: Scene, frames: int):
+def _path_cameras(run: RunDir, scene: Scene, split: str, orbit_frames: int, camera_path: str | None,
+                  spiral_frames: int, fps: float | None) -> tuple[Cameras | None, str, float]:
+    """(cameras, split name, video fps) of the orbit, path file or spiral asked for; (None, split,
+    fps) to render the split itself."""
+    video_fps = fps or DEFAULT_FPS
+    if camera_path:
+        path = read_camera_path(camera_path)
+        path = resampled(path, fps) if fps else path
+        return path_cameras(path), "path", path.fps
+    if spiral_frames > 0:
+        info = run.scene_info()
+        if not scene.ndc or info.get("format") != "llff":
+            raise RunError(f"{run.path}: spiral paths are for forward-facing LLFF scenes (use --orbit)")
+        near, far = llff_depth_bounds(info["source"])
+        train = scene.splits["train"].cameras
+        c2w = spiral_path(train.c2w.double().numpy(), near, far, spiral_frames)
+        n = len(c2w)
+        return Cameras(c2w, train.fx[:1].repeat(n), train.fy[:1].repeat(n), train.cx[:1].repeat(n),
+                       train.cy[:1].repeat(n), train.width, train.height), "spiral", video_fps
+    if orbit_frames > 0:
+        if scene.ndc:
+            raise RunError(f"{run.path}: orbit paths are for object scenes, not forward-facing NDC scenes "
+                           "(use --spiral)")
+        return orbit_cameras(scene, orbit_frames), "orbit", video_fps
+    return None, split, video_fps
+
+
+def _camera_split(cams: Cameras, prefix: str):
     from plenox.data import Split
-    cams = orbit_cameras(scene, frames)
+    frames = len(cams)
     blank = torch.zeros(frames, cams.height, cams.width, 3)
-    return Split(blank, cams, [f"orbit_{k:04d}" for k in range(frames)])
+    return Split(blank, cams, [f"{prefix}_{k:04d}" for k in range(frames)])
 
 
 def write_depth(path: Path, depth: torch.Tensor, acc: torch.Tensor) -> None:
