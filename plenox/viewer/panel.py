@@ -53,7 +53,8 @@ class Panel:
         self._keyframe_nodes = []
         self.box = box
         gui = server.gui
-        gui.configure_theme(control_layout="collapsible", dark_mode=False)
+        gui.configure_theme(dark_mode=False)
+        gui.main_panel.dock_right()   # beside the canvas, not over the picture
         if nerf:
             gui.add_markdown(NERF_NOTE)
         self.training_text = gui.add_markdown("waiting for the first training step", visible=training)
