@@ -27,10 +27,10 @@ def thumbnails(images: torch.Tensor, long_side: int = THUMBNAIL) -> np.ndarray:
 
 
 def camera_scale(c2w: torch.Tensor) -> float:
-    """A frustum size that suits the cameras' spread: a tenth of their median distance to their mean."""
+    """A frustum size that suits the cameras' spread: 1/25 of their median distance to their mean."""
     positions = c2w[:, :3, 3].double()
     spread = float((positions - positions.mean(0)).norm(dim=1).median()) if len(positions) > 1 else 1.0
-    return 0.1 * max(spread, 1e-3)
+    return 0.04 * max(spread, 1e-3)
 
 
 def move_camera(client: viser.ClientHandle, c2w, fov_y: float | None = None) -> None:
@@ -119,7 +119,8 @@ class Panel:
             wxyz, position = viser_from_c2w(cams.c2w[i].double().numpy())
             handle = self.server.scene.add_camera_frustum(
                 f"/cameras/{split.names[i]}", fov=fov, aspect=aspect, scale=scale, image=image, format="jpeg",
-                jpeg_quality=80, wxyz=wxyz, position=position, color=(40, 90, 200))
+                jpeg_quality=80, wxyz=wxyz, position=position, color=(40, 90, 200), thickness=1.5,
+                thickness_units="screen")
             handle.on_click(self._go_to(cams.c2w[i].double().numpy(), fov))
             handles.append(handle)
         return handles
@@ -163,7 +164,7 @@ class Panel:
         scale = camera_scale(self.scene.splits["train"].cameras.c2w)
         self._keyframe_nodes.append(self.server.scene.add_camera_frustum(
             f"/keyframes/{len(self.keyframes)}", fov=camera.fov_y, aspect=width / height, scale=scale,
-            wxyz=wxyz, position=position, color=(220, 30, 30)))
+            wxyz=wxyz, position=position, color=(220, 30, 30), thickness=2.0, thickness_units="screen"))
         self.path_text.content = f"{len(self.keyframes)} key-frame(s)"
 
     def clear_keyframes(self) -> None:

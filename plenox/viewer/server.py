@@ -91,7 +91,7 @@ class Viewer:
         self.frames = FrameRenderer(scene)
         self.model_version = 0
         self.look_version = 0
-        self.rays_per_s = None            # measured render speed, moving average
+        self.rays_per_s = None            # pixels per second rendered and sent, moving average
         self.budget = RenderBudget(render_share) if training else None
         self.wake = threading.Event()
         self.views: dict[int, ClientView] = {}
@@ -154,7 +154,7 @@ class Viewer:
 
     # ----- rendering ----------------------------------------------------------------------------
     def moving_side(self, aspect: float, cap: int) -> int:
-        """Long side of a moving frame: about 1 / TARGET_FPS seconds of rays at the measured speed."""
+        """Long side of a moving frame: about 1 / TARGET_FPS seconds of pixels at the measured speed."""
         if self.rays_per_s is None:
             return min(128, cap)
         pixels = self.rays_per_s / TARGET_FPS
@@ -206,14 +206,15 @@ class Viewer:
             self.budget.spend(seconds)
         if image is None:
             return False
-        speed = width * height / max(seconds, 1e-6)
-        self.rays_per_s = speed if self.rays_per_s is None else 0.7 * self.rays_per_s + 0.3 * speed
         view.client.scene.set_background_image(image, format="jpeg", jpeg_quality=90 if still else 70)
-        view.shown, view.shown_still, view.shown_at = state, still, time.perf_counter()
+        end = time.perf_counter()
+        speed = width * height / max(end - start, 1e-6)     # rendering, encoding and sending
+        self.rays_per_s = speed if self.rays_per_s is None else 0.7 * self.rays_per_s + 0.3 * speed
+        view.shown, view.shown_still, view.shown_at = state, still, end
         view.frame_times = (view.frame_times + [view.shown_at])[-10:]
         self.frames_rendered += 1
         self.last_frame = (width, height, seconds, still)
-        self._show_stats()
+        self._show_stats(force=still)
         return True
 
     def _show_stats(self, force: bool = False) -> None:
