@@ -182,7 +182,9 @@ def run_command(args: argparse.Namespace) -> int:
         if metrics.get("interrupted"):
             print(f"interrupted at step {metrics['step']}; checkpoint saved in {args.out} (continue with --resume)")
             return 130
-        if not args.view:
+        if args.view:
+            print("viewer stopped")      # the metrics were printed before the page went on showing the result
+        else:
             print_metrics(metrics, args.out)
     elif args.command == "view":
         from plenox.commands.view import view_run

@@ -3,6 +3,8 @@
 
 import json
 import math
+import shutil
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -20,6 +22,12 @@ from plenox.workflow import fit_run, open_run
 
 TINY_LLFF_FIT = ["resolutions=[[16,16,8]]", "upsample_steps=[]", "steps=20", "batch_size=512", "lr_decay_steps=20",
                  "eval_views=1", "log_every=10"]
+
+
+@pytest.fixture
+def run_copy(tiny_run, tmp_path):
+    """A copy of the shared tiny run to render into (renders land in the run folder)."""
+    return Path(shutil.copytree(tiny_run, tmp_path / "run"))
 
 
 def keyframes(n: int = 3) -> list[Keyframe]:
@@ -125,34 +133,33 @@ def test_bad_files_name_the_problem(tmp_path, data, problem):
     assert str(err.value).startswith(str(file)) and "\n" not in str(err.value)
 
 
-def test_render_path_cli_matches_a_direct_render(tiny_run, tmp_path):
+def test_render_path_cli_matches_a_direct_render(run_copy, tmp_path):
     """A path from make_path/write_camera_path renders with ``plenox render --path`` at --resolution
     and --fps; its first frame is the model seen from the first key-frame."""
     file = write_camera_path(make_path(keyframes(2), 40, 30, fps=10, seconds=0.5), tmp_path / "camera_path.json")
-    video, out = tmp_path / "path.mp4", tmp_path / "frames"
-    assert main(["render", str(tiny_run), "--path", str(file), "--video", str(video), "--fps", "8",
+    video = tmp_path / "path.mp4"
+    assert main(["render", str(run_copy), "--path", str(file), "--video", str(video), "--fps", "8",
                  "--resolution", "32x24"]) == 0
-    frames = sorted(p for p in (tiny_run / "renders" / "path").glob("path_*.png"))
+    frames = sorted(p for p in (run_copy / "renders" / "path").glob("path_*.png"))
     assert len(frames) == 4 and video.stat().st_size > 0     # re-sampled: 8 fps x 0.5 s
     first = iio.imread(frames[0])
     assert first.shape == (24, 32, 3)
-    _, _, scene, renderer = open_run(str(tiny_run))
+    _, _, scene, renderer = open_run(str(run_copy))
     cams = resized(path_cameras(read_camera_path(file)), (32, 24))
     direct = renderer.render_image(*camera_rays(scene, cams, 0))["rgb"]
     assert np.abs(first.astype(float) - (direct.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)).max() <= 1
-    assert out.exists() is False
 
 
-def test_render_nerfstudio_path_and_refusals(tiny_run, tmp_path, capsys):
+def test_render_nerfstudio_path_and_refusals(run_copy, tmp_path, capsys):
     c2ws = look_at(np.array([[3.0, 0.0, 1.0], [2.5, 1.5, 1.0]]), (0, 0, 0))
-    assert main(["render", str(tiny_run), "--path", nerfstudio_file(tmp_path, c2ws, [50.0, 45.0])]) == 0
-    assert len(list((tiny_run / "renders" / "path").glob("path_*.png"))) >= 2
-    assert main(["render", str(tiny_run), "--spiral", "4"]) == 2
+    assert main(["render", str(run_copy), "--path", nerfstudio_file(tmp_path, c2ws, [50.0, 45.0])]) == 0
+    assert len(list((run_copy / "renders" / "path").glob("path_*.png"))) >= 2
+    assert main(["render", str(run_copy), "--spiral", "4"]) == 2
     assert "spiral paths are for forward-facing LLFF scenes" in capsys.readouterr().err
-    assert main(["render", str(tiny_run), "--path", str(tmp_path / "missing.json")]) == 2
+    assert main(["render", str(run_copy), "--path", str(tmp_path / "missing.json")]) == 2
     assert "missing.json: file not found" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
-        main(["render", str(tiny_run), "--orbit", "2", "--resolution", "big"])
+        main(["render", str(run_copy), "--orbit", "2", "--resolution", "big"])
     assert exit_info.value.code == 2
 
 

@@ -2,6 +2,7 @@
 ``plenox view`` command's binding, busy-port refusal and Ctrl-C."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -10,13 +11,14 @@ import time
 import urllib.request
 from types import SimpleNamespace
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
-import torch
 from browser import free_port
 from conftest import TINY_FIT
 
-from plenox.data.camera_paths import camera_rays
+from plenox.cli import main
+from plenox.data.camera_paths import camera_rays, path_cameras, read_camera_path
 from plenox.viewer.cameras import ViewCamera, c2w_from_viser, frame_size, vertical_fov, viser_from_c2w
 from plenox.viewer.frames import FrameRenderer, Look, grid_box
 from plenox.viewer.server import ClientView, RenderBudget, TrainingView, Viewer
@@ -104,7 +106,8 @@ def test_progressive_frames(tiny):
         view.camera = (ViewCamera(cams.c2w[0].double().numpy(), vertical_fov(cams), 4 / 3), 400, 300)
         view.camera_version, view.moved_at = 1, time.perf_counter()
         assert viewer.poll() and client.sent[-1].shape[1] < 400      # moving: a small frame first
-        assert not viewer.poll()                                      # nothing new yet
+        view.moved_at = time.perf_counter()                           # (however long that frame took)
+        assert not viewer.poll()                                      # same camera, not resting: nothing
         time.sleep(0.25)
         assert viewer.poll() and client.sent[-1].shape == (300, 400, 3)   # resting: the canvas size
         assert viewer.moving_side(4 / 3, 400) >= 48 and viewer.rays_per_s > 0
@@ -165,7 +168,7 @@ def test_view_command_binds_locally_and_stops_on_ctrl_c(tiny_run):
         assert listening_addresses(port) == ["127.0.0.1"]
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}", timeout=10).status == 200
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 0 and "viewer stopped" in out and "Traceback" not in err
@@ -181,3 +184,48 @@ def test_busy_port_is_refused_in_one_line(tiny_run):
             out, err = proc.communicate(timeout=120)
             assert proc.returncode == 2, err
             assert err.count("\n") == 1 and f"127.0.0.1:{port} is not available" in err and "--port" in err
+
+
+def test_fit_view_command_reports_then_serves_until_ctrl_c(tmp_path):
+    port = free_port()
+    proc = plenox("fit", "--config", "tiny", "--out", str(tmp_path / "run"), "--view", "--port", str(port), "--quiet",
+                  *TINY_FIT)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("results in"):
+            lines.append(proc.stdout.readline())
+            assert lines[-1], f"fit --view ended early: {lines}"
+        assert any(line.startswith(f"viewer at http://127.0.0.1:{port}") for line in lines)
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}", timeout=10).status == 200   # still serving
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and "viewer stopped" in out and "Traceback" not in err
+
+
+def test_page_records_a_path_that_renders(tiny_run, tmp_path):
+    run = shutil.copytree(tiny_run, tmp_path / "run")   # renders land in the run folder
+    """Key-frames recorded by the page's Camera path controls save a camera_path.json that
+    ``plenox render --path`` renders, starting at the first key-frame's view."""
+    _, _, scene, renderer = open_run(str(tiny_run))
+    viewer = Viewer(scene, lambda: renderer, port=free_port(), save_dir=tmp_path)
+    try:
+        panel = viewer.panel
+        cams = scene.splits["test"].cameras
+        for i in (0, 1):
+            panel.add_keyframe(ViewCamera(cams.c2w[i].double().numpy(), vertical_fov(cams), 4 / 3))
+        panel.path_size.value = (32, 24)
+        panel.path_seconds.value, panel.path_fps.value = 1.0, 6
+        file = panel.save_path()
+    finally:
+        viewer.stop()
+    assert file == tmp_path / "camera_path.json" and "saved 6 frames" in panel.path_text.content
+    path = read_camera_path(file)
+    assert np.allclose(path.c2w[0], cams.c2w[0].double().numpy(), atol=1e-6)
+    assert path.fov[0] == pytest.approx(np.degrees(vertical_fov(cams)))
+    assert main(["render", str(run), "--path", str(file)]) == 0
+    first = iio.imread(run / "renders" / "path" / "path_0000.png")
+    direct = renderer.render_image(*camera_rays(scene, path_cameras(path), 0))["rgb"]
+    assert first.shape == (24, 32, 3)
+    assert np.abs(first.astype(int) - (direct.clamp(0, 1).numpy() * 255 + 0.5).astype(int)).max() <= 1

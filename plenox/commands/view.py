@@ -35,13 +35,13 @@ def fit_with_view(source: str | None, out: str, host: str = "127.0.0.1", port: i
         metrics = fit_run(source, out, on_step=hook, **fit_options)
         if metrics.get("interrupted") or hook.viewer is None:
             return metrics
-        if report is not None:
-            report(metrics)
-        viewer = hook.viewer
-        viewer.budget = None                 # training is over: render as fast as the page asks
-        viewer.panel.show_training_done(viewer.model_version)
-        viewer.model_version += 1            # redraw resting views once more
-        try:
+        try:   # from here on Ctrl-C just closes the page
+            if report is not None:
+                report(metrics)
+            viewer = hook.viewer
+            viewer.budget = None                 # training is over: render as fast as the page asks
+            viewer.panel.show_training_done(viewer.model_version)
+            viewer.model_version += 1            # redraw resting views once more
             viewer.serve()
         except KeyboardInterrupt:
             pass
