@@ -69,8 +69,8 @@ def test_frames_match_direct_render_and_clip(tiny):
     _, _, scene, renderer = tiny
     cams = scene.splits["test"].cameras
     camera = ViewCamera(cams.c2w[0].double().numpy(), vertical_fov(cams), cams.width / cams.height)
-    frames = FrameRenderer(scene, chunk=1000)              # several chunks per frame
-    image = frames.render(renderer, camera, cams.width, cams.height, Look())
+    frames = FrameRenderer(scene)
+    image = frames.render(renderer, camera, cams.width, cams.height, Look(), chunk=1000)   # several chunks
     direct = renderer.render_image(*camera_rays(scene, cams, 0))["rgb"]
     assert np.abs(image.astype(int) - (direct.numpy() * 255 + 0.5).astype(int)).max() <= 1
     black = frames.render(renderer, camera, cams.width, cams.height, Look(background=(0.0, 0.0, 0.0)))

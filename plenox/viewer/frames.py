@@ -20,7 +20,7 @@ from plenox.renderer import GridRenderer, Renderer
 from plenox.viewer.cameras import ViewCamera
 
 MODES = ("rgb", "depth", "opacity")
-CHUNK = 16384   # rays per chunk: about 20 ms of a lego grid on 2 cores, the granularity of interrupts
+CHUNK = 16384   # most rays per chunk: about 20 ms of a lego grid on 2 cores
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,8 @@ def compose(rgb: torch.Tensor, depth: torch.Tensor, acc: torch.Tensor, look: Loo
 class FrameRenderer:
     """Renders viewer frames of one scene's models; keeps the last clipped grid copy."""
 
-    def __init__(self, scene: Scene, chunk: int = CHUNK):
-        self.scene, self.chunk = scene, chunk
+    def __init__(self, scene: Scene):
+        self.scene = scene
         self._clipped = (None, None)   # (key, clipped renderer)
 
     def model(self, renderer: Renderer, clip, version: int) -> Renderer:
@@ -96,18 +96,18 @@ class FrameRenderer:
 
     @torch.no_grad()
     def render(self, renderer: Renderer, camera: ViewCamera, width: int, height: int, look: Look,
-               version: int = 0, interrupted=None) -> np.ndarray | None:
+               version: int = 0, interrupted=None, chunk: int = CHUNK) -> np.ndarray | None:
         """(height, width, 3) uint8 frame of ``renderer`` from ``camera``; None when
-        ``interrupted()`` turned true between chunks. ``version`` identifies the model's state
-        (a training step) for the clip-box cache."""
+        ``interrupted()`` turned true between two chunks of ``chunk`` rays. ``version`` identifies
+        the model's state (a training step) for the clip-box cache."""
         origins, dirs = camera_rays(self.scene, camera.cameras(width, height), 0)
         origins, dirs = origins.reshape(-1, 3), dirs.reshape(-1, 3)
         model = self.model(renderer, look.clip, version)
         parts = []
-        for i in range(0, origins.shape[0], self.chunk):
+        for i in range(0, origins.shape[0], chunk):
             if interrupted is not None and interrupted():
                 return None
-            out = model.render_rays(origins[i:i + self.chunk].contiguous(), dirs[i:i + self.chunk].contiguous())
+            out = model.render_rays(origins[i:i + chunk].contiguous(), dirs[i:i + chunk].contiguous())
             parts.append({k: v.detach().float().cpu() for k, v in out.items()})
         rgb, depth, acc = (torch.cat([p[k] for p in parts]) for k in ("rgb", "depth", "acc"))
         background = renderer.protocol()["background"]

@@ -15,6 +15,7 @@ from plenox.viewer.frames import MODES, Look
 
 THUMBNAIL = 64          # long side of a training-camera thumbnail, pixels
 DEFAULT_MAX_SIDE = 800  # long side of a still frame, pixels (the canvas's when smaller)
+NERF_MAX_SIDE = 200     # the same for a NeRF, which renders a few thousand rays per second
 NERF_NOTE = ("**NeRF model**: an MLP renders a few thousand rays per second on a CPU, so frames are "
              "small and slow here; a Plenoxels grid renders about a hundred times faster.")
 
@@ -62,7 +63,7 @@ class Panel:
         with gui.add_folder("Display"):
             self.mode = gui.add_dropdown("Show", MODES, initial_value="rgb")
             self.background = gui.add_rgb("Background", (255, 255, 255))
-            self.max_side = gui.add_slider("Still size", min=64, max=2048, step=16, initial_value=DEFAULT_MAX_SIDE,
+            self.max_side = gui.add_slider("Still size", min=64, max=2048, step=16, initial_value=NERF_MAX_SIDE if nerf else DEFAULT_MAX_SIDE,
                                            hint="long side, in pixels, of the frame rendered once the camera rests")
             self.show_cameras = gui.add_checkbox("Training cameras", True)
         for handle in (self.mode, self.background, self.max_side):

@@ -25,7 +25,7 @@ import viser
 
 from plenox.data.scene import Scene
 from plenox.viewer.cameras import ViewCamera, frame_size, vertical_fov
-from plenox.viewer.frames import FrameRenderer, grid_box
+from plenox.viewer.frames import CHUNK, FrameRenderer, grid_box
 from plenox.viewer.panel import Panel
 from plenox.viewer.ports import ViewerError, check_port
 
@@ -36,6 +36,7 @@ REFRESH_S = 3.0        # while training, a resting view re-renders this often
 STATS_EVERY_S = 1.0    # panel status lines update at most this often
 RENDER_SHARE = 0.15    # while training, rendering may take at most this share of the wall-clock time
 MAX_CREDIT_S = 0.25    # rendering time that may be spent in one burst while training
+INTERRUPT_S = 0.05     # a camera move interrupts a still frame within about this long
 
 
 @dataclass
@@ -156,7 +157,7 @@ class Viewer:
     def moving_side(self, aspect: float, cap: int) -> int:
         """Long side of a moving frame: about 1 / TARGET_FPS seconds of pixels at the measured speed."""
         if self.rays_per_s is None:
-            return min(128, cap)
+            return min(MIN_SIDE, cap)
         pixels = self.rays_per_s / TARGET_FPS
         side = math.sqrt(pixels * max(aspect, 1.0 / aspect))
         return int(min(max(MIN_SIDE, 8 * round(side / 8)), cap))
@@ -199,8 +200,10 @@ class Viewer:
             return (view.camera_version, self.look_version) != state[:2]
 
         start = time.perf_counter()
+        # chunks of about INTERRUPT_S of rays, so a move is noticed that soon even with a slow model
+        chunk = int(min(max((self.rays_per_s or 0) * INTERRUPT_S, 1024), CHUNK))
         image = self.frames.render(self.renderer(), camera, width, height, look, self.model_version,
-                                   interrupted if still else None)
+                                   interrupted if still else None, chunk)
         seconds = time.perf_counter() - start
         if self.budget is not None:
             self.budget.spend(seconds)
