@@ -77,7 +77,7 @@ class Mover(threading.Thread):
             time.sleep(1.0 / self.rate)
 
 
-def measure_frames(run: str, seconds: float, screenshot: str | None) -> dict:
+def measure_frames(run: str, seconds: float, screenshot: str | None, hide_cameras: bool = False) -> dict:
     _, _, scene, renderer = open_run(run)
     viewer = Viewer(scene, lambda: renderer, port=free_port())
     threading.Thread(target=viewer.serve, daemon=True).start()
@@ -86,6 +86,7 @@ def measure_frames(run: str, seconds: float, screenshot: str | None) -> dict:
         browser.open(viewer.url)
         wait_for(lambda: any(v.camera is not None for v in viewer.views.values()), 60)
         view = next(iter(viewer.views.values()))
+        viewer.panel.show_cameras.value = not hide_cameras
         sizes = []
         original = viewer.render_view
 
@@ -104,8 +105,9 @@ def measure_frames(run: str, seconds: float, screenshot: str | None) -> dict:
         mover.start()
         time.sleep(2.0)              # settle the adaptive size
         sizes.clear()
-        start = time.perf_counter()
+        start, browser_cpu = time.perf_counter(), browser.cpu_seconds()
         time.sleep(seconds)
+        browser_cpu = browser.cpu_seconds() - browser_cpu
         moving = [f for f in sizes if not f[3]]
         elapsed = time.perf_counter() - start
         busy = sum(b - a for a, b, _, _ in attempts if a >= start)
@@ -132,7 +134,8 @@ def measure_frames(run: str, seconds: float, screenshot: str | None) -> dict:
         browser.close()
         viewer.stop()
     long_sides = [max(w, h) for w, h, _, _ in moving]
-    return {"moving_fps": len(moving) / elapsed, "moving_frames": len(moving),
+    return {"moving_fps": len(moving) / elapsed, "moving_frames": len(moving), "render_share": busy / elapsed,
+            "browser_cores": browser_cpu / elapsed,
             "moving_size_mean": [float(np.mean([f[0] for f in moving])), float(np.mean([f[1] for f in moving]))],
             "moving_long_side_min_median": [int(min(long_sides)), float(np.median(long_sides))],
             "moving_render_ms_median": 1000 * float(np.median([f[2] for f in moving])),
@@ -180,12 +183,14 @@ def main() -> None:
     parser.add_argument("run", help="a fitted run folder (lego_200)")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long the camera moves")
     parser.add_argument("--screenshot", default=None, help="save the page at rest as this PNG")
+    parser.add_argument("--hide-cameras", action="store_true", help="hide the training-camera frustums")
     parser.add_argument("--fit", default=None, metavar="SCENE", help="also measure fit --view's cost on SCENE")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--repeat", type=int, default=1, help="alternating pairs of training runs")
     parser.add_argument("--out", default="/tmp/plenox_viewer_bench")
     args = parser.parse_args()
-    results = {"frames": measure_frames(args.run, args.seconds, args.screenshot)} if args.seconds > 0 else {}
+    results = {"frames": measure_frames(args.run, args.seconds, args.screenshot,
+                                                 args.hide_cameras)} if args.seconds > 0 else {}
     print(json.dumps(results.get("frames"), indent=1), flush=True)
     if args.fit:
         pairs = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -90,6 +91,21 @@ class Chromium:
         """The page as an (H, W, 3) uint8 array."""
         data = base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"])
         return iio.imread(data)[..., :3]
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, seconds) used so far by this browser's processes."""
+        total = 0
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if self.profile.encode() not in f.read():
+                        continue
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except OSError:
+                continue
+        return total / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         sock = getattr(self, "socket", None)
