@@ -196,5 +196,8 @@ class Panel:
     def show_training_done(self, step: int) -> None:
         self.training_text.content = f"**training done** at step {step:,}; showing the final model"
 
-    def show_frame(self, width: int, height: int, fps: float) -> None:
-        self.frame_text.content = f"frame {width}x{height} · {fps:.1f} fps"
+    def show_frame(self, width: int, height: int, seconds: float, still: bool, fps: float) -> None:
+        if still:
+            self.frame_text.content = f"still frame {width}x{height} in {seconds:.2f} s"
+        else:
+            self.frame_text.content = f"moving: {width}x{height} at {fps:.1f} fps"

@@ -229,7 +229,7 @@ class Viewer:
             times = max(self.views.values(), key=lambda v: len(v.frame_times), default=None)
             span = times.frame_times[-1] - times.frame_times[0] if times and len(times.frame_times) > 1 else 0
             fps = (len(times.frame_times) - 1) / span if span > 0 else 1.0 / max(self.last_frame[2], 1e-6)
-            self.panel.show_frame(self.last_frame[0], self.last_frame[1], fps)
+            self.panel.show_frame(*self.last_frame, fps)
 
     # ----- drivers ------------------------------------------------------------------------------
     def serve(self) -> None:
