@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--force", action="store_true", help="replace an existing run in --out")
     add_device(fit)
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("--view", action="store_true",
+                     help="open the live web viewer on the model while it trains (and on the result until Ctrl-C)")
+    add_server_options(fit)
     fit.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. steps=2000")
 
     render = sub.add_parser("render", help="render a run's views, an orbit video, depth maps")
@@ -43,6 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--depth", action="store_true", help="also write 16-bit depth PNGs and previews")
     render.add_argument("--views", type=int, default=0, help="render only the first N views")
     add_device(render)
+    render.add_argument("--path", default=None, metavar="CAMERA_PATH.json",
+                        help="render a camera path (the viewer's or nerfstudio's camera_path.json)")
+    render.add_argument("--spiral", type=int, default=0, metavar="FRAMES",
+                        help="forward-facing (LLFF) scenes: render the papers' spiral path of FRAMES views")
+    render.add_argument("--fps", type=float, default=None,
+                        help="video frame rate (default: the path's, else 30); re-samples a path's key-frames")
+    render.add_argument("--resolution", default=None, metavar="WxH|N", type=resolution_arg,
+                        help="size of orbit, path and spiral frames: WxH, or N pixels on the long side")
+
+    view = sub.add_parser("view", help="serve a web page that renders a run live from the browser's camera")
+    view.add_argument("run", help="run folder written by plenox fit")
+    add_device(view)
+    add_server_options(view)
 
     ev = sub.add_parser("eval", help="measure a run on a split: DIR/eval/metrics.json")
     ev.add_argument("run", help="run folder written by plenox fit")
@@ -62,6 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
 def add_device(parser) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="where to train or render (default auto: a CUDA GPU when usable, else the CPU)")
+
+
+def resolution_arg(text: str):
+    """argparse type of --resolution: (W, H) or a long side N."""
+    from plenox.data.camera_paths import parse_resolution
+    try:
+        return parse_resolution(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def add_server_options(parser) -> None:
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="viewer address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 shares it)")
+    parser.add_argument("--port", type=int, default=8080, help="viewer port (default 8080)")
 
 
 def add_prune(sub) -> None:
@@ -150,12 +181,28 @@ def run_command(args: argparse.Namespace) -> int:
         from plenox.commands.fit import fit
 
         split_overrides(args)
-        metrics = fit(args.data, args.out, args.config, args.overrides, args.minutes, args.resume, args.force,
-                      args.device, progress=not args.quiet, model=args.model)
+        fit_args = dict(source=args.data, out=args.out, config=args.config, overrides=args.overrides,
+                        minutes=args.minutes, resume=args.resume, force=args.force, device=args.device,
+                        progress=not args.quiet, model=args.model)
+        if args.view:
+            from plenox.commands.fit import fit_with_view
+            metrics = fit_with_view(host=args.host, port=args.port, report=lambda m: print_metrics(m, args.out),
+                                    **fit_args)
+        else:
+            from plenox.commands.fit import fit
+            metrics = fit(**fit_args)
         if metrics.get("interrupted"):
             print(f"interrupted at step {metrics['step']}; checkpoint saved in {args.out} (continue with --resume)")
             return INTERRUPTED
-        print_metrics(metrics, args.out)
+        if args.view:
+            print("viewer stopped")      # the metrics were printed before the page went on showing the result
+        else:
+            print_metrics(metrics, args.out)
+    elif args.command == "view":
+        from plenox.commands.view import view_run
+        view_run(args.run, args.host, args.port, args.device,
+                 announce=lambda url: print(f"viewing {args.run} at {url} (Ctrl-C to stop)", flush=True))
+        print("viewer stopped")
     elif args.command == "eval":
         from plenox.commands.evaluate import eval_run
 
@@ -163,7 +210,9 @@ def run_command(args: argparse.Namespace) -> int:
     elif args.command == "render":
         from plenox.commands.render import render_run
 
-        summary = render_run(args.run, args.split, args.orbit, args.video, args.depth, args.views, device=args.device)
+        summary = render_run(args.run, args.split, args.orbit, args.video, args.depth, args.views,
+                             camera_path=args.path, spiral_frames=args.spiral, fps=args.fps,
+                             resolution=args.resolution, device=args.device)
         print(f"rendered {summary['frames']} frames to {summary['folder']} at {summary['fps']:.1f} fps"
               + (f"; video {summary['video']}" if summary["video"] else ""))
     elif args.command == "prune":

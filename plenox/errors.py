@@ -61,3 +61,16 @@ class DamagedFileError(UserError):
 
 class OptionError(UserError):
     """A number or choice given on the command line or in a call is out of range (the message names it)."""
+
+
+class CameraPathError(UserError):
+    """A camera path file cannot be used. The message is one line: ``<file>: <what is wrong>``."""
+
+    def __init__(self, path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class ViewerError(UserError):
+    """The viewer cannot start (busy port, bad host); the message is one line."""

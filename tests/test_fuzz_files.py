@@ -135,13 +135,22 @@ def test_damaged_nerf_run_files(nerf_run, tmp_path, capsys):
 
 
 def test_damaged_files_given_on_the_command_line(tiny_run, tmp_path, capsys):
-    """An svox2 checkpoint to import and a config file to fit with."""
-    ckpt, config = tmp_path / "ckpt.npz", tmp_path / "my.json"
+    """An svox2 checkpoint to import, a config file to fit with, a camera path to render."""
+    ckpt, config, camera_path = tmp_path / "ckpt.npz", tmp_path / "my.json", tmp_path / "camera_path.json"
     shutil.copyfile(tiny_run / "grid.npz", ckpt)
     config.write_text(json.dumps({"steps": 2, "resolutions": [[8, 8, 8]], "upsample_steps": []}))
+    pose = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 4.0, 0, 0, 0, 1]
+    camera_path.write_text(json.dumps({"camera_type": "perspective", "render_width": 16, "render_height": 12,
+                                       "fps": 10, "seconds": 0.2, "camera_path": [
+                                           {"camera_to_world": pose, "fov": 50.0, "aspect": 16 / 12}] * 2}))
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
     cases = [(ckpt, (tiny_run / "state.pt").read_bytes(), ["import", str(ckpt), "--out", str(tmp_path / "imp")]),
              (config, (tiny_run / "grid.npz").read_bytes(),
-              ["fit", "--config", str(config), "--out", str(tmp_path / "fit"), "--quiet", "--device", "cpu"])]
+              ["fit", "--config", str(config), "--out", str(tmp_path / "fit"), "--quiet", "--device", "cpu"]),
+             (camera_path, (tiny_run / "grid.npz").read_bytes(),
+              ["render", str(run), "--path", str(camera_path), "--device", "cpu"])]
+    outputs = [tmp_path / "imp", tmp_path / "fit", run / "renders" / "path"]
     count = 0
     for path, other_kind, words in cases:
         original = path.read_bytes()
@@ -154,9 +163,10 @@ def test_damaged_files_given_on_the_command_line(tiny_run, tmp_path, capsys):
             if code == 2:
                 assert len(err.strip().splitlines()) == 1 and path.name in err, err
                 assert not (tmp_path / "imp").exists() and not (tmp_path / "fit" / "grid.npz").exists()
+                assert not (run / "renders" / "path").exists()
             else:
-                shutil.rmtree(tmp_path / "imp", ignore_errors=True)
-                shutil.rmtree(tmp_path / "fit", ignore_errors=True)
+                for folder in outputs:
+                    shutil.rmtree(folder, ignore_errors=True)
             count += 1
         path.write_bytes(original)
-    assert count == 28
+    assert count == 42

@@ -14,7 +14,7 @@ LAYERS = [
     {"data"},
     {"models"},
     {"training"},
-    {"runs"},
+    {"runs", "viewer"},
     {"commands"},
     {"cli"},
 ]

@@ -5,7 +5,7 @@ import math
 import torch
 
 from plenox.data.cameras import Cameras
-from plenox.data.scene import Scene, Split
+from plenox.data.scene import Scene
 
 
 def orbit_cameras(scene: Scene, frames: int) -> Cameras:
@@ -30,10 +30,3 @@ def orbit_cameras(scene: Scene, frames: int) -> Cameras:
     n = frames
     return Cameras(torch.stack(c2w), train.fx[:1].repeat(n), train.fy[:1].repeat(n), train.cx[:1].repeat(n),
                    train.cy[:1].repeat(n), train.width, train.height)
-
-
-def orbit_split(scene: Scene, frames: int) -> Split:
-    """A split of ``frames`` orbit views (blank images: there is nothing to compare against)."""
-    cams = orbit_cameras(scene, frames)
-    blank = torch.zeros(frames, cams.height, cams.width, 3)
-    return Split(blank, cams, [f"orbit_{k:04d}" for k in range(frames)])

@@ -79,16 +79,23 @@ class Scene:
 
     def view_rays(self, split: str, i: int) -> tuple[Tensor, Tensor]:
         """Rays (H, W, 3) of view ``i`` of ``split``, in NDC space when ``ndc`` is True."""
-        cams = self.splits[split].cameras
-        origins, dirs = image_rays(cams, i)
-        return self._to_scene_space(origins, dirs, cams)
+        return self.camera_rays(self.splits[split].cameras, i)
 
-    def _to_scene_space(self, origins: Tensor, dirs: Tensor, cams: Cameras) -> tuple[Tensor, Tensor]:
-        """World rays (..., 3) as the model sees them: unchanged, or warped to NDC."""
+    def camera_rays(self, cams: Cameras, i: int) -> tuple[Tensor, Tensor]:
+        """Rays (H, W, 3) of camera ``i`` of any ``cams`` (a split's, an orbit, a camera path) as
+        the model sees them: world rays, or NDC rays for a forward-facing scene."""
+        origins, dirs = image_rays(cams, i)
+        return self._to_scene_space(origins, dirs)
+
+    def _to_scene_space(self, origins: Tensor, dirs: Tensor) -> tuple[Tensor, Tensor]:
+        """World rays (..., 3) as the model sees them: unchanged, or warped to NDC in the frame of
+        the training cameras (their image size and focal length define the NDC space, whatever
+        size other cameras render at)."""
         if not self.ndc:
             return origins, dirs
+        train = self.splits["train"].cameras
         shape = origins.shape
-        o, d = to_ndc(origins.reshape(-1, 3), dirs.reshape(-1, 3), cams.width, cams.height, self.ndc_focal)
+        o, d = to_ndc(origins.reshape(-1, 3), dirs.reshape(-1, 3), train.width, train.height, self.ndc_focal)
         return o.reshape(shape), d.reshape(shape)
 
     def split_rays(self, split: str) -> tuple[Tensor, Tensor, Tensor]:
@@ -108,5 +115,5 @@ class Scene:
             dirs = torch.stack([d for _, d in per_image]).reshape(-1, 3)
         else:
             origins = dirs = torch.zeros(0, 3)
-        origins, dirs = self._to_scene_space(origins, dirs, cams)
+        origins, dirs = self._to_scene_space(origins, dirs)
         return origins, dirs, s.images.reshape(-1, 3)

@@ -20,7 +20,7 @@ from plenox.errors import DamagedFileError
 
 def _require_file(path: Path, kind: str, advice: str) -> None:
     if not path.exists():
-        raise DamagedFileError(path, "missing", advice)
+        raise DamagedFileError(path, "file not found", advice)
     if path.is_dir():
         raise DamagedFileError(path, f"is a folder, not {kind}", advice)
     if path.stat().st_size == 0:

@@ -11,9 +11,10 @@ from plenox.runs.registry import model_kind
 
 def fit_run(source: str | None, out: str, config: str | None = None, overrides=(), minutes: float | None = None,
             resume: bool = False, force: bool = False, device: str = "auto", progress: bool = True,
-            model: str | None = None) -> dict:
+            model: str | None = None, on_step=None) -> dict:
     """Fit ``model`` (default: the config's) to ``source`` into the run folder ``out``; evaluate
     at the end with the model as eval renders it, so ``plenox eval`` reproduces the figure.
+    ``on_step``: see TrainingLoop.on_step (the live viewer renders from there).
     Returns the metrics ({"interrupted": True, "step"} after Ctrl-C). The peak memory the log
     records is this fit's: it is reset at the start (plenox.memory)."""
     run = RunDir(out)
@@ -41,6 +42,7 @@ def fit_run(source: str | None, out: str, config: str | None = None, overrides=(
         cfg, scene = scene_config(source, config, overrides, model)
         run.create(cfg.to_dict(), scene_record(source, scene, cfg.downscale), force=force)
         trainer = model_kind(cfg.model).trainer(scene, cfg, run, dev)
+    trainer.on_step = on_step
     try:
         trainer.train(minutes=minutes, progress=progress)
     except KeyboardInterrupt:

@@ -7,34 +7,61 @@ import imageio.v2 as iio2
 import numpy as np
 import torch
 
-from plenox.data import Scene
-from plenox.data.orbit import orbit_split
+from tqdm import tqdm
+
+from plenox.data import Scene, Split
+from plenox.data.camera_paths import DEFAULT_FPS, llff_depth_bounds, spiral_path
+from plenox.data.cameras import Cameras
+from plenox.data.orbit import orbit_cameras
 from plenox.errors import RunError
 from plenox.io.atomic import atomic_write, atomic_write_image
 from plenox.models.renderer import Renderer
 from plenox.runs.evaluation import to_uint8
+from plenox.runs.folder import RunDir
 
-VIDEO_FPS = 30
+VIDEO_FPS = DEFAULT_FPS
+PROGRESS_FROM = 10   # frames: a progress bar from this many
+
+
+def with_split(scene: Scene, name: str, cams: Cameras) -> Scene:
+    """``scene`` with a split ``name`` of cameras ``cams`` added (blank images: nothing to compare to)."""
+    blank = torch.zeros(len(cams), cams.height, cams.width, 3)
+    split = Split(blank, cams, [f"{name}_{k:04d}" for k in range(len(cams))])
+    return Scene(scene.name, scene.format, {**scene.splits, name: split},
+                 scene.background, scene.center, scene.radius, scene.near, scene.far, scene.ndc, scene.ndc_focal)
 
 
 def orbit_scene(scene: Scene, frames: int, where) -> Scene:
     """``scene`` with an "orbit" split of ``frames`` views added; RunError (naming ``where``) for
     forward-facing NDC scenes, which an orbit would leave."""
     if scene.ndc:
-        raise RunError(f"{where}: orbit paths are for object scenes, not forward-facing NDC scenes")
-    return Scene(scene.name, scene.format, {**scene.splits, "orbit": orbit_split(scene, frames)},
-                 scene.background, scene.center, scene.radius, scene.near, scene.far, scene.ndc, scene.ndc_focal)
+        raise RunError(f"{where}: orbit paths are for object scenes, not forward-facing NDC scenes (use --spiral)")
+    return with_split(scene, "orbit", orbit_cameras(scene, frames))
+
+
+def spiral_cameras(run: RunDir, scene: Scene, frames: int) -> Cameras:
+    """The LLFF papers' spiral of ``frames`` views in front of a forward-facing scene's cameras."""
+    info = run.scene_info()
+    if not scene.ndc or info.get("format") != "llff":
+        raise RunError(f"{run.path}: spiral paths are for forward-facing LLFF scenes (use --orbit)")
+    near, far = llff_depth_bounds(info["source"])
+    train = scene.splits["train"].cameras
+    c2w = spiral_path(train.c2w.double().numpy(), near, far, frames)
+    n = len(c2w)
+    return Cameras(c2w, train.fx[:1].repeat(n), train.fy[:1].repeat(n), train.cx[:1].repeat(n),
+                   train.cy[:1].repeat(n), train.width, train.height)
 
 
 def render_views(renderer: Renderer, scene: Scene, split: str, out_dir: Path, views: int = 0, depth: bool = False,
-                 video: Path | None = None) -> dict:
+                 video: Path | None = None, fps: float = VIDEO_FPS) -> dict:
     """Render the first ``views`` (0: all) views of ``split`` to ``out_dir``/<name>.png (and
-    depth maps), optionally an mp4 of them. Returns frames, folder, video, seconds per frame, fps."""
+    depth maps), optionally an mp4 of them at ``fps``. Returns frames, folder, video, seconds
+    per frame, fps (rendering speed)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     count = len(scene.splits[split]) if views <= 0 else min(views, len(scene.splits[split]))
     frames, seconds = [], []
-    for i in range(count):
+    for i in tqdm(range(count), desc=f"render {split}", unit="frame", disable=count < PROGRESS_FROM):
         origins, dirs = scene.view_rays(split, i)
         start = time.perf_counter()
         out = renderer.render_image(origins, dirs)
@@ -45,7 +72,7 @@ def render_views(renderer: Renderer, scene: Scene, split: str, out_dir: Path, vi
         if depth:
             write_depth(out_dir / f"{name}_depth.png", out["depth"], out["acc"])
     if video:
-        atomic_write(video, lambda tmp: iio2.mimwrite(tmp, frames, fps=VIDEO_FPS, macro_block_size=1))
+        atomic_write(video, lambda tmp: iio2.mimwrite(tmp, frames, fps=fps, macro_block_size=1))
     total = float(np.sum(seconds))
     return {"frames": count, "folder": str(out_dir), "video": str(video) if video else None,
             "seconds_per_frame": total / max(count, 1), "fps": count / total if total else float("inf")}

@@ -64,6 +64,9 @@ class TrainingLoop:
         self.elapsed = 0.0   # training seconds, summed over resumed sessions
         self.budget = None   # training-seconds budget of the current train() call, if any
         self._heldout = None  # (origins, dirs, images) of the held-out views, built on first use
+        # Optional callable(loop, mse, seconds) run after every step, outside the training clock: the
+        # live viewer renders the model from there, between steps, so it never sees a half-updated grid.
+        self.on_step = None
 
     # ----- what a model provides ----------------------------------------------------
     def warm_up(self) -> None:
@@ -117,6 +120,8 @@ class TrainingLoop:
                 self.elapsed += took
                 window.append((mse, took))
                 bar.update(1)
+                if self.on_step is not None:
+                    self.on_step(self, mse, took)
                 if self.step % c.log_every == 0 or self.step == c.steps or sum(t for _, t in window) >= c.log_every_s:
                     record, window = self.log_window(window, bar), []
                 if c.eval_every_s > 0 and self.elapsed >= next_eval:
