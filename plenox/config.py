@@ -27,7 +27,7 @@ class RunSettings:
 
     model: str = "plenoxels"
     steps: int = 4000
-    downscale: int = 1
+    downscale: int = 0                        # 0: captures take the pixel budget's factor, other scenes 1
     log_every: int = 50
     log_every_s: float = 60.0                 # also log after this many training seconds (slow models)
     checkpoint_every_s: float = 120.0
@@ -41,9 +41,11 @@ class RunSettings:
 
     def check(self) -> "RunSettings":
         """Validate the shared value ranges; return self."""
-        for name in ("steps", "log_every", "downscale", "eval_every_views"):
+        for name in ("steps", "log_every", "eval_every_views"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.downscale < 0:
+            raise ConfigError(f"downscale must be >= 0 (0: the pixel budget's choice), got {self.downscale}")
         if self.eval_every_stride < 0:
             raise ConfigError(f"eval_every_stride must be >= 0 (0: automatic), got {self.eval_every_stride}")
         return self

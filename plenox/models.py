@@ -6,7 +6,8 @@ a Plenoxels grid and a NeRF alike:
                                                log, checkpoint, resume exactly
   load_renderer(run, config, scene, device)    a plenox.renderer.Renderer: render rays
   model_file                                   the file in the run folder that rendering needs
-  default_configs                              shipped config per scene format ("*": others)
+  default_configs                              shipped config per scene format or capture kind
+                                               ("forward", "object": workflow.scene_format; "*": others)
 """
 
 from dataclasses import dataclass
@@ -43,9 +44,10 @@ def _nerf_renderer(run, config, scene, device):
 
 MODELS = {
     "plenoxels": ModelKind("plenoxels", "grid.npz",
-                           {"builtin": "builtin", "blender": "synthetic", "llff": "llff", "*": "custom"},
+                           {"builtin": "builtin", "blender": "synthetic", "forward": "llff", "object": "custom",
+                            "*": "custom"},
                            Trainer, _grid_renderer),
-    "nerf": ModelKind("nerf", "nerf.pt", {"llff": "nerf_llff", "*": "nerf_synthetic"}, NerfTrainer, _nerf_renderer),
+    "nerf": ModelKind("nerf", "nerf.pt", {"forward": "nerf_llff", "*": "nerf_synthetic"}, NerfTrainer, _nerf_renderer),
 }
 
 

@@ -17,7 +17,7 @@ import torch
 from plenox.backend import resolve_device
 from plenox.cameras import Cameras
 from plenox.config import RunSettings, config_from_dict, load_config
-from plenox.data import Scene, builtin_scene, detect_format, load_scene
+from plenox.data import Scene, builtin_scene, capture_kind, detect_format, load_scene
 from plenox.evaluate import evaluate, to_uint8, view_rays, write_png
 from plenox.memory import reset_peak_rss
 from plenox.models import model_kind
@@ -27,21 +27,40 @@ from plenox.runs import RunDir, RunError
 BUILTIN = "builtin"
 
 
-def open_scene(source: str | None, downscale: int = 1) -> Scene:
-    """The built-in scene for None/'builtin', else the scene folder at ``source``."""
+def open_scene(source: str | None, downscale: int | None = None) -> Scene:
+    """The built-in scene for None/'builtin', else the scene folder at ``source``
+    (downscale 0 or None: the format's default, the pixel budget for captures)."""
     if source in (None, BUILTIN):
         return builtin_scene()
-    return load_scene(source, downscale=downscale)
+    return load_scene(source, downscale=downscale or None)
 
 
 def scene_format(source: str | None) -> str:
-    """"builtin", or the format of the scene folder at ``source``, without loading its images."""
-    return BUILTIN if source in (None, BUILTIN) else detect_format(source)
+    """What configs are chosen by, without loading images: "builtin", "forward" or "object" for a
+    capture framed by its camera directions (plenox.data.capture_kind), else the format."""
+    return default_config_reason(source)[0]
+
+
+def default_config_reason(source: str | None) -> tuple[str, str]:
+    """(scene_format, why): the key configs are chosen by and one line saying why."""
+    if source in (None, BUILTIN):
+        return BUILTIN, "the built-in scene"
+    capture = capture_kind(source)
+    if capture is None:
+        fmt = detect_format(source)
+        return fmt, f"a {fmt} scene with a fixed box"
+    return capture.kind, capture.reason
 
 
 def default_config_name(source: str | None, model: str = "plenoxels") -> str:
     """The shipped config ``model`` uses for the scene at ``source`` when none is named."""
     return model_kind(model).default_config(scene_format(source))
+
+
+def default_config_choice(source: str | None, model: str = "plenoxels") -> tuple[str, str]:
+    """(config name, why) for the scene at ``source`` when none is named, for the CLI to print."""
+    key, why = default_config_reason(source)
+    return model_kind(model).default_config(key), why
 
 
 def scene_config(source: str | None, config: str | None, overrides=(), model: str | None = None
@@ -77,7 +96,7 @@ def fit_run(source: str | None, out: str, config: str | None = None, overrides=(
         if run.exists() and not force:
             raise RunError(f"{run.path}: already holds a run (use --resume to continue it or --force to replace it)")
         cfg, scene = scene_config(source, config, overrides, model)
-        run.create(cfg.to_dict(), scene_record(source, scene, cfg.downscale), force=force)
+        run.create(cfg.to_dict(), scene_record(source, scene, scene.downscale), force=force)
         trainer = model_kind(cfg.model).trainer(scene, cfg, run, dev)
     try:
         trainer.train(minutes=minutes, progress=progress)
