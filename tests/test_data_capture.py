@@ -1,6 +1,7 @@
 """Framing captures: forward-facing vs object-centric, the capture's up, the pixel budget, the
 LLFF and nerfstudio loaders on captures, and the default config picked from the capture kind."""
 
+import json
 import logging
 import math
 
@@ -10,14 +11,13 @@ import torch
 
 from colmap_files import write_colmap
 from conftest import TINY_FIT
-from plenox.cameras import Cameras
 from plenox.cli import main
 from plenox.data import SceneError, Split, capture_kind, load_scene, write_blender_scene
 from plenox.data import normalize
 from plenox.data.builtin import hemisphere_cameras, render_builtin
 from plenox.data.colmap import aligned_points
-from plenox.data.normalize import (BOX_RADIUS, FORWARD, OBJECT, align_similarity, apply_similarity, budget_factor,
-                                   capture_up, classify_capture, similarity_matrix)
+from plenox.data.normalize import (BOX_RADIUS, FORWARD, OBJECT, apply_similarity, budget_factor, capture_up,
+                                   classify_capture, similarity_matrix)
 from plenox.workflow import default_config_choice
 from scenes import forward_facing_cameras, look_at, tiny_scene, write_llff_scene, write_nerfstudio_scene
 
@@ -27,11 +27,6 @@ def ring(n=16, radius=4.0, height=1.5, target=(0.0, 0.0, 0.0), arc=2 * math.pi):
     a = np.linspace(0, arc, n, endpoint=arc < 2 * math.pi)
     positions = np.stack([radius * np.cos(a), radius * np.sin(a), np.full(n, height)], axis=1)
     return look_at(positions, target)
-
-
-def cameras(c2w, size=16):
-    focal = 0.5 * size / math.tan(0.35)
-    return Cameras(c2w=c2w, fx=focal, fy=focal, cx=size / 2, cy=size / 2, width=size, height=size)
 
 
 def test_inward_ring_is_object_centric_and_llff_sweep_is_forward_facing():
@@ -185,7 +180,6 @@ def test_cli_fit_on_a_colmap_capture_says_what_it_picked(tmp_path, hemisphere, c
     assert "config custom: object-centric" in out and "--config" in out
     assert "capture: 16x16 images, pixel budget 1 MP per image -> 16x16, downscale 1" in out
     assert "box 0.375 x the camera distance" in out
-    import json
     metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
     assert metrics["protocol"]["holdout"].startswith("test = every 8th view")
     assert json.loads((tmp_path / "run" / "scene.json").read_text())["downscale"] == 1

@@ -193,7 +193,7 @@ def _image(path: Path, image_id: int, qvec, tvec, camera_id: int, name: str) -> 
 def _read_cameras_bin(path: Path) -> dict[int, ColmapCamera]:
     f = _Bytes(path)
     cameras = {}
-    for _ in range(f.count(24, "cameras")):
+    for _ in range(f.count(48, "cameras")):
         cam_id, model_id, width, height = f.take("iiQQ")
         if model_id not in CAMERA_MODELS:
             raise SceneError(path, f"camera {cam_id} has unknown camera model id {model_id}")
@@ -206,7 +206,7 @@ def _read_cameras_bin(path: Path) -> dict[int, ColmapCamera]:
 def _read_images_bin(path: Path) -> list[ColmapImage]:
     f = _Bytes(path)
     images = []
-    for _ in range(f.count(64, "images")):
+    for _ in range(f.count(73, "images")):
         image_id, *pose, camera_id = f.take("I7dI")
         name = f.string()
         (n_points,) = f.take("Q")
@@ -218,7 +218,7 @@ def _read_images_bin(path: Path) -> list[ColmapImage]:
 
 def _read_points_bin(path: Path) -> np.ndarray:
     f = _Bytes(path)
-    n = f.count(43, "points")
+    n = f.count(51, "points")
     xyz = np.empty((n, 3))
     for i in range(n):
         _, x, y, z, _, _, _, _, track = f.take("Q3d3BdQ")
