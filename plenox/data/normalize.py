@@ -15,7 +15,7 @@ box) comes in whatever frame and scale structure-from-motion chose. Here:
   Blender's (centre 0, half-size 1.5), which keeps the configs' density units.
 - :func:`budget_factor` caps the training resolution to ``PIXEL_BUDGET`` pixels per image.
 
-Every function takes OpenGL camera-to-world matrices (N, 4, 4) float64.
+Poses are OpenGL camera-to-world matrices (N, 4, 4) float64 throughout.
 """
 
 from __future__ import annotations
