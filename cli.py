@@ -6,6 +6,7 @@ data, bad config, bad run folder, unusable device) print one line and exit with 
 
 import argparse
 import json
+import logging
 import sys
 
 from plenox import __version__
@@ -21,12 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="fit a radiance field to a folder of posed photos (or the built-in scene)")
     fit.add_argument("data", nargs="?", default=None,
-                     help="scene folder (Blender, LLFF or nerfstudio); omit for the built-in scene")
+                     help="scene folder (Blender, LLFF, nerfstudio or COLMAP); omit for the built-in scene")
     fit.add_argument("--model", default=None,
                      help="what to fit (default: the config's model, else plenoxels)")
     fit.add_argument("--config", default=None,
                      help="config name (synthetic, llff, custom, builtin, tiny; nerf_synthetic, nerf_llff, nerf_tiny) "
-                          "or JSON file")
+                          "or JSON file; default: picked from the scene's format or capture kind, and printed")
     fit.add_argument("--out", default="runs/latest", help="run folder to write (default: runs/latest)")
     fit.add_argument("--minutes", type=float, default=None, help="wall-clock training budget")
     fit.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -178,9 +179,11 @@ def split_overrides(args: argparse.Namespace) -> None:
 def run_command(args: argparse.Namespace) -> int:
     """Call the command function ``args`` names and print its result; returns the exit code."""
     if args.command == "fit":
-        from plenox.commands.fit import fit
-
         split_overrides(args)
+        if args.config is None and not args.resume:
+            from plenox.runs.loading import default_config_choice
+            args.config, why = default_config_choice(args.data, args.model)
+            print(f"config {args.config}: {why} (choose another with --config)")
         fit_args = dict(source=args.data, out=args.out, config=args.config, overrides=args.overrides,
                         minutes=args.minutes, resume=args.resume, force=args.force, device=args.device,
                         progress=not args.quiet, model=args.model)
@@ -292,6 +295,20 @@ def parse(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
     return args
 
 
+class _PrintHandler(logging.Handler):
+    """Prints the library's notes (how a scene was framed, the downscale it was read at) as plain lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record))
+
+
+def show_library_notes() -> None:
+    logger = logging.getLogger("plenox")
+    if not any(isinstance(h, _PrintHandler) for h in logger.handlers):
+        logger.addHandler(_PrintHandler())
+        logger.setLevel(logging.INFO)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parse(parser, argv)
@@ -302,6 +319,7 @@ def main(argv=None) -> int:
     from plenox.models.nerf import configure_threads
 
     configure_threads()
+    show_library_notes()
     try:
         return run_command(args)
     except UserError as err:

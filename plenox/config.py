@@ -45,7 +45,7 @@ class RunSettings:
 
     model: str = "plenoxels"
     steps: int = 4000
-    downscale: int = 1
+    downscale: int = 0                        # 0: captures take the pixel budget's factor, other scenes 1
     log_every: int = 50
     log_every_s: float = 60.0                 # also log after this many training seconds (slow models)
     checkpoint_every_s: float = 120.0
@@ -59,7 +59,7 @@ class RunSettings:
 
     def check(self) -> "RunSettings":
         """Validate the shared value ranges; return self."""
-        check_ranges(self, {"steps": INT_POSITIVE, "log_every": INT_POSITIVE, "downscale": INT_POSITIVE,
+        check_ranges(self, {"steps": INT_POSITIVE, "log_every": INT_POSITIVE, "downscale": INT_NONNEG,
                             "eval_every_views": INT_POSITIVE, "eval_every_stride": INT_NONNEG,
                             "eval_views": INT_NONNEG, "seed": INT_NONNEG, "log_every_s": POSITIVE,
                             "checkpoint_every_s": POSITIVE, "eval_every_s": NONNEG, "eval_first_s": NONNEG})

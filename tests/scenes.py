@@ -52,12 +52,14 @@ def write_png(path: Path, image: torch.Tensor) -> None:
 
 
 def write_llff_scene(folder: Path, n: int = 10, width: int = 24, height: int = 18, factor: int = 4,
-                     bounds=(2.0, 6.0)) -> Cameras:
+                     bounds=(2.0, 6.0), cams: Cameras | None = None) -> Cameras:
     """An LLFF folder: ``poses_bounds.npy`` at factor x the resolution of ``images_<factor>/``.
 
+    cams: the cameras to write (default: ``n`` forward-facing ones of ``width`` x ``height``).
     Returns the cameras as written (OpenGL c2w, at the image resolution).
     """
-    cams = forward_facing_cameras(n, width, height)
+    cams = forward_facing_cameras(n, width, height) if cams is None else cams
+    n, width, height = len(cams), cams.width, cams.height
     images, _ = render_builtin(cams)
     for i in range(n):
         write_png(folder / f"images_{factor}" / f"image{i:03d}.png", images[i])

@@ -31,7 +31,7 @@ def import_run(checkpoint: str, source: str | None, out: str, config: str | None
     fixed = [f"resolutions={json.dumps([list(grid.resolution)])}", "upsample_steps=[]",
              f"basis_dim={grid.basis_dim}"]
     cfg, scene = scene_config(source, config, [*overrides, *fixed], model="plenoxels")
-    run.create(cfg.to_dict(), scene_record(source, scene, cfg.downscale), force=force)
+    run.create(cfg.to_dict(), scene_record(source, scene, scene.downscale), force=force)
     run.save_grid(grid, exact=True)
     record = {"checkpoint": str(path.resolve()), "scene_scale": scene_scale, "out": str(run.path),
               "resolution": list(grid.resolution), "voxels": grid.n_voxels, "basis_dim": grid.basis_dim}

@@ -1,4 +1,4 @@
-"""Scene loaders (Blender, LLFF, nerfstudio / instant-ngp ``transforms.json``) and the built-in generated scene.
+"""Scene loaders (Blender, LLFF, nerfstudio / instant-ngp ``transforms.json``, COLMAP) and the built-in generated scene.
 
 ``load_scene(path)`` detects the format and returns a :class:`Scene`;
 ``builtin_scene()`` renders the project's own analytic scene. Bad data raises
@@ -7,7 +7,7 @@
 
 from plenox.data.blender import write_blender_scene
 from plenox.data.builtin import builtin_scene
-from plenox.data.load import detect_format, load_scene
+from plenox.data.load import capture_kind, detect_format, load_scene
 from plenox.data.scene import Scene, Split
 from plenox.errors import SceneError
 
@@ -16,6 +16,7 @@ __all__ = [
     "SceneError",
     "Split",
     "builtin_scene",
+    "capture_kind",
     "detect_format",
     "load_scene",
     "write_blender_scene",

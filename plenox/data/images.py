@@ -80,6 +80,17 @@ def read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return rgb, alpha
 
 
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file, from its header where the format allows."""
+    try:
+        shape = iio.improps(path).shape
+    except FileNotFoundError:
+        raise SceneError(path, "image file not found") from None
+    except Exception as exc:  # as in read_image: any decoder error means "unreadable"
+        raise SceneError(path, f"unreadable or corrupt image ({type(exc).__name__})") from None
+    return int(shape[1]), int(shape[0])
+
+
 def composite(rgb: np.ndarray, alpha: np.ndarray, background) -> np.ndarray:
     """rgb * a + background * (1 - a); rgb (H, W, 3), alpha (H, W), background an RGB triple."""
     a = alpha[..., None]

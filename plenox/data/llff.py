@@ -3,14 +3,18 @@
 Each row of ``poses_bounds.npy`` is a flattened 3x5 matrix [R | t | (H, W, focal)]
 at the full capture resolution, followed by the near and far scene depths of
 that view. R's columns are the camera's [down, right, back] axes. The rows
-belong to the image files in sorted order. Poses are processed exactly as the
-NeRF reference code does (``load_llff_data`` with ``bd_factor=0.75``,
-``recenter=True``), and the scene is fit in NDC space.
+belong to the image files in sorted order. Forward-facing poses are processed
+exactly as the NeRF reference code does (``load_llff_data`` with ``bd_factor=0.75``,
+``recenter=True``), and the scene is fit in NDC space. A file whose cameras surround
+the object (``plenox.data.normalize.classify_capture``; beer_360 ships one) is
+object-centric instead: it is framed in a box like any other such capture.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +23,12 @@ import torch
 from plenox.data.cameras import Cameras, image_rays, to_ndc
 from plenox.data.checks import check_rigid
 from plenox.data.images import IMAGE_SUFFIXES, WHITE, load_images, scene_background
+from plenox.data.normalize import (OBJECT, Capture, budget_factor, budget_note, classify_capture, frame_object,
+                                   holdout_rule)
 from plenox.data.scene import Scene, Split
 from plenox.errors import SceneError
+
+log = logging.getLogger(__name__)
 
 # The reference scales the scene so that the nearest bound lands at 1 / 0.75,
 # safely beyond the NDC near plane at depth 1.
@@ -107,6 +115,59 @@ def normalize_poses(c2w: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     return np.linalg.inv(average_pose(c2w)) @ c2w
 
 
+def poses_to_c2w(poses: np.ndarray) -> np.ndarray:
+    """OpenGL camera-to-world (N, 4, 4) of poses (N, 3, 5) whose rotation columns are [down, right, back]."""
+    rot = np.concatenate([poses[:, :, 1:2], -poses[:, :, 0:1], poses[:, :, 2:4]], axis=2)
+    c2w = np.tile(np.eye(4), (len(poses), 1, 1))
+    c2w[:, :3, :4] = rot
+    return c2w
+
+
+@dataclass
+class NdcFrame:
+    """The framing of a forward-facing capture: the reference's recentring and scaling, then NDC.
+
+    transform: (4, 4) similarity from the file's coordinates to the recentred ones;
+    c2w: the cameras' (N, 4, 4) camera-to-world there (``normalize_poses``).
+    """
+
+    transform: np.ndarray
+    c2w: np.ndarray
+    note: str = "NDC after the NeRF reference's recentring (nearest depth bound at 1 / 0.75)"
+
+    def scene(self, name: str, fmt: str, splits: dict, background, capture: Capture, holdout: str,
+              downscale: int) -> Scene:
+        """The NDC Scene of these splits: the box widened to hold every training ray."""
+        train = splits["train"].cameras
+        focal = float(train.fx.median())
+        half_x, half_y = ndc_half_extent(train, focal)
+        return Scene(name=name, format=fmt, splits=splits, background=background, center=(0.0, 0.0, 0.0),
+                     radius=(half_x, half_y, 1.0), near=0.0, far=1.0, ndc=True, ndc_focal=focal,
+                     capture=capture.kind, holdout=holdout, downscale=downscale, transform=self.transform)
+
+
+def forward_frame(c2w: np.ndarray, bounds: np.ndarray) -> NdcFrame:
+    """The NDC framing of forward-facing cameras c2w (N, 4, 4) with per-camera depth bounds (N, 2)."""
+    scale = np.diag([1.0 / (bounds.min() * BD_FACTOR)] * 3 + [1.0])
+    scaled = c2w.copy()
+    scaled[:, :3, 3] *= scale[0, 0]
+    return NdcFrame(np.linalg.inv(average_pose(scaled)) @ scale, normalize_poses(c2w, bounds))
+
+
+def budget_downscale(folder: Path, poses: np.ndarray) -> int:
+    """The total downscale (relative to the poses' full resolution) the pixel budget picks: the
+    highest-resolution image folder, box-filtered further until an image fits the budget."""
+    folders = image_folders(folder)
+    if not folders:
+        raise SceneError(folder, "no images/ or images_N/ folder next to poses_bounds.npy")
+    n = min(folders)
+    full_h, full_w = poses[0, :2, 4]
+    w, h = int(round(full_w / n)), int(round(full_h / n))
+    extra = budget_factor(w, h)
+    log.info(budget_note(f"{folder.name}/{folders[n].name}", w, h, extra, n * extra))
+    return n * extra
+
+
 def ndc_half_extent(cams: Cameras, focal: float) -> tuple[float, float]:
     """Half-widths in NDC x and y (at least 1) of the box that holds every ray of ``cams``
     from the near plane (z = -1) to infinity (z = 1).
@@ -123,11 +184,15 @@ def ndc_half_extent(cams: Cameras, focal: float) -> tuple[float, float]:
     return float(half[0]), float(half[1])
 
 
-def load_llff(folder: Path, downscale: int, background, holdout_every: int) -> Scene:
-    """Load an LLFF folder; every ``holdout_every``-th view (0, N, 2N, ...) is the test split."""
+def load_llff(folder: Path, downscale: int | None, background, holdout_every: int) -> Scene:
+    """Load an LLFF folder; every ``holdout_every``-th view (0, N, 2N, ...) is the test split.
+
+    downscale: the total factor relative to the poses' resolution, or None for the pixel budget.
+    """
     poses_path = folder / "poses_bounds.npy"
     poses, bounds = read_poses_bounds(poses_path)
-    image_dir, extra = choose_folder(folder, downscale)
+    resolved = budget_downscale(folder, poses) if downscale is None else downscale
+    image_dir, extra = choose_folder(folder, resolved)
     paths = sorted(p for p in image_dir.iterdir() if p.suffix in IMAGE_SUFFIXES and not p.name.startswith("."))
     if len(paths) != len(poses):
         raise SceneError(image_dir, f"holds {len(paths)} images but {poses_path.name} has {len(poses)} poses")
@@ -138,15 +203,13 @@ def load_llff(folder: Path, downscale: int, background, holdout_every: int) -> S
     ratio = w / full_w
     if abs(h - full_h * ratio) > 1.0:
         raise SceneError(image_dir, f"images are {w}x{h}, not a downscale of the poses' {full_w:g}x{full_h:g}")
-    # [down, right, back] -> [right, up, back]
-    rot = np.concatenate([poses[:, :, 1:2], -poses[:, :, 0:1], poses[:, :, 2:4]], axis=2)
-    c2w = np.tile(np.eye(4), (len(poses), 1, 1))
-    c2w[:, :3, :4] = rot
-    check_rigid(c2w, names, poses_path)
-    c2w = normalize_poses(c2w, bounds)
+    c2w = check_rigid(poses_to_c2w(poses), names, poses_path)
+    capture = classify_capture(c2w, poses_path)
+    frame = frame_object(c2w) if capture.kind == OBJECT else forward_frame(c2w, bounds)
+    log.info(f"{folder.name}: {capture.reason}; {frame.note}")
 
     focal = full_focal * ratio
-    cams = Cameras(c2w=c2w, fx=focal, fy=focal, cx=w / 2, cy=h / 2, width=w, height=h).scaled(extra)
+    cams = Cameras(c2w=frame.c2w, fx=focal, fy=focal, cx=w / 2, cy=h / 2, width=w, height=h).scaled(extra)
     is_test = np.arange(len(paths)) % holdout_every == 0
     splits = {}
     for split_name, mask in (("train", ~is_test), ("test", is_test)):
@@ -157,16 +220,12 @@ def load_llff(folder: Path, downscale: int, background, holdout_every: int) -> S
             names=[names[i] for i in idx.tolist()],
             alpha=None if alpha is None else alpha[idx],
         )
-    half_x, half_y = ndc_half_extent(splits["train"].cameras, float(cams.fx[0]))
-    return Scene(
-        name=folder.name,
-        format="llff",
-        splits=splits,
-        background=scene_background(background, alpha is not None),
-        center=(0.0, 0.0, 0.0),
-        radius=(half_x, half_y, 1.0),
-        near=0.0,
-        far=1.0,
-        ndc=True,
-        ndc_focal=float(cams.fx[0]),
-    )
+    return frame.scene(folder.name, "llff", splits, scene_background(background, alpha is not None), capture,
+                       holdout_rule(holdout_every, "file name"), resolved)
+
+
+def llff_capture(folder: Path) -> Capture:
+    """The capture kind of an LLFF folder, from its poses alone (no images read)."""
+    poses_path = folder / "poses_bounds.npy"
+    poses, _ = read_poses_bounds(poses_path)
+    return classify_capture(poses_to_c2w(poses), poses_path)

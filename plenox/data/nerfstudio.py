@@ -6,12 +6,19 @@ Intrinsics (``fl_x``, ``fl_y``, ``cx``, ``cy``, ``w``, ``h``, OpenCV ``k1``, ``k
 (instant-ngp's synthetic files). Intrinsics describe a ``w`` x ``h`` image and
 are rescaled to the image actually read. ``file_path`` is relative to the json;
 a missing suffix is tried as .png / .jpg. Poses are OpenGL camera-to-world.
+
+A file with ``aabb`` or ``aabb_scale`` keeps its coordinates and that box. Any other file is
+a capture: it is classified and normalised like a COLMAP model (plenox.data.normalize),
+using the sparse points of a COLMAP model in ``sparse/0`` beside it where there is one,
+and its images are read under the pixel budget unless ``downscale`` is given.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,21 +26,25 @@ import torch
 
 from plenox.data.cameras import Cameras
 from plenox.data.checks import check_rigid, frame_pose, get_frames, get_number, read_json
-from plenox.data.images import WHITE, load_images, resolve_image, scene_background
+from plenox.data.colmap import aligned_points, frame_capture
+from plenox.data.images import WHITE, image_size, load_images, resolve_image, scene_background
+from plenox.data.normalize import Capture, budget_factor, budget_note, classify_capture, holdout_rule, near_far
 from plenox.data.scene import Scene, Split
 from plenox.errors import SceneError
+
+log = logging.getLogger(__name__)
 
 SUPPORTED_MODELS = {"OPENCV", "PINHOLE", "SIMPLE_PINHOLE", "SIMPLE_RADIAL", "RADIAL"}
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "camera_angle_x", "camera_angle_y",
                   "k1", "k2", "k3", "k4", "p1", "p2", "camera_model", "is_fisheye")
-# Blender's box-to-camera-distance ratio (radius 1.5 for cameras at distance 4),
-# which is also instant-ngp's unit cube at its default scale of 0.33.
-BOX_TO_DISTANCE = 0.375
 NGP_SCALE, NGP_OFFSET, NGP_MAX_AABB_SCALE = 0.33, 0.5, 128
 
 
-def load_nerfstudio(json_path: Path, downscale: int, background, holdout_every: int) -> Scene:
-    """Load a ``transforms.json``; ``background`` (RGB or None) is composited under images with alpha."""
+def load_nerfstudio(json_path: Path, downscale: int | None, background, holdout_every: int) -> Scene:
+    """Load a ``transforms.json``; ``background`` (RGB or None) is composited under images with alpha.
+
+    downscale: integer factor, or None: 1 for a file with a box, the pixel budget for a capture.
+    """
     meta = read_json(json_path)
     frames = sorted(get_frames(meta, json_path), key=lambda f: f["file_path"])
     split_idx = _split_indices(meta, frames, json_path, holdout_every)
@@ -44,8 +55,23 @@ def load_nerfstudio(json_path: Path, downscale: int, background, holdout_every: 
     paths = [resolve_image(json_path.parent, f["file_path"], json_path) for f in frames]
     names = [p.stem for p in paths]
     c2w = check_rigid(np.stack([frame_pose(f, i, json_path) for i, f in enumerate(frames)]), names, json_path)
-    images, alpha, (h, w) = load_images(paths, downscale, background or WHITE)
-    cams = _cameras(meta, frames, c2w, w, h, json_path).scaled(downscale)
+    boxed = _has_box(meta)
+    factor = downscale
+    if factor is None and boxed:
+        factor = 1
+    elif factor is None:
+        size = image_size(paths[0])
+        factor = budget_factor(*size)
+        log.info(budget_note(json_path.parent.name, *size, factor))
+    images, alpha, (h, w) = load_images(paths, factor, background or WHITE)
+    cams = _cameras(meta, frames, c2w, w, h, json_path)
+    frame = None
+    if not boxed:
+        capture, frame = frame_capture(cams, aligned_points(json_path.parent, names, c2w), json_path,
+                                       "put the COLMAP model in sparse/0 beside it, or give an 'aabb'")
+        log.info(f"{json_path.parent.name}: {capture.reason}; {frame.note}")
+        cams = replace(cams, c2w=frame.c2w)
+    cams = cams.scaled(factor)
 
     splits = {}
     for split_name, idx in split_idx.items():
@@ -56,25 +82,37 @@ def load_nerfstudio(json_path: Path, downscale: int, background, holdout_every: 
             names=[names[i] for i in sel.tolist()],
             alpha=None if alpha is None else alpha[sel],
         )
-    center, radius = _box(meta, c2w, json_path)
-    near, far = _near_far(c2w, center, radius)
-    return Scene(
-        name=json_path.parent.name,
-        format="nerfstudio",
-        splits=splits,
-        background=scene_background(background, alpha is not None),
-        center=center,
-        radius=radius,
-        near=near,
-        far=far,
-        ndc=False,
-    )
+    holdout = None if _explicit_splits(meta) else holdout_rule(holdout_every, "file_path")
+    bg = scene_background(background, alpha is not None)
+    if frame is not None:
+        return frame.scene(json_path.parent.name, "nerfstudio", splits, bg, capture, holdout, factor)
+    center, radius = _box(meta, json_path)
+    near, far = near_far(c2w[:, :3, 3], center, radius)
+    return Scene(name=json_path.parent.name, format="nerfstudio", splits=splits, background=bg, center=center,
+                 radius=radius, near=near, far=far, ndc=False, holdout=holdout, downscale=factor)
+
+
+def nerfstudio_capture(json_path: Path) -> Capture | None:
+    """The capture kind of a ``transforms.json`` from its poses alone; None for a file with a box."""
+    meta = read_json(json_path)
+    if _has_box(meta):
+        return None
+    frames = get_frames(meta, json_path)
+    return classify_capture(np.stack([frame_pose(f, i, json_path) for i, f in enumerate(frames)]), json_path)
+
+
+def _has_box(meta: dict) -> bool:
+    return "aabb" in meta or "aabb_scale" in meta
+
+
+def _explicit_splits(meta: dict) -> bool:
+    return any(f"{s}_filenames" in meta for s in ("train", "val", "test"))
 
 
 def _split_indices(meta: dict, frames: list[dict], path: Path, holdout_every: int) -> dict[str, list[int]]:
     """Frame indices per split: the file's ``{train,val,test}_filenames`` lists, else every holdout_every-th frame as test."""
     keys = {s: f"{s}_filenames" for s in ("train", "val", "test")}
-    if not any(k in meta for k in keys.values()):
+    if not _explicit_splits(meta):
         if len(frames) < 2:
             raise SceneError(path, "needs at least 2 frames to hold out a test view")
         idx = range(len(frames))
@@ -155,8 +193,8 @@ def _focal(f: dict, w: float, h: float, path: Path, where: str) -> tuple[float, 
     return fl_x, fl_y
 
 
-def _box(meta: dict, c2w: np.ndarray, path: Path) -> tuple[tuple, tuple]:
-    """The world box: ``aabb`` if given, else instant-ngp's ``aabb_scale`` box, else one fitted to the cameras."""
+def _box(meta: dict, path: Path) -> tuple[tuple, tuple]:
+    """The world box of a file with a box: ``aabb`` if given, else instant-ngp's ``aabb_scale`` box."""
     if "aabb" in meta:
         try:
             lo, hi = np.asarray(meta["aabb"], dtype=np.float64)
@@ -165,9 +203,7 @@ def _box(meta: dict, c2w: np.ndarray, path: Path) -> tuple[tuple, tuple]:
         if lo.shape != (3,) or not np.isfinite([lo, hi]).all() or (hi <= lo).any():
             raise SceneError(path, "'aabb' must be [[xmin, ymin, zmin], [xmax, ymax, zmax]] with max > min")
         return _triple((lo + hi) / 2), _triple((hi - lo) / 2)
-    if "aabb_scale" in meta:
-        return _ngp_box(meta, path)
-    return _fit_box(c2w, path)
+    return _ngp_box(meta, path)
 
 
 def _ngp_box(meta: dict, path: Path) -> tuple[tuple, tuple]:
@@ -188,30 +224,6 @@ def _ngp_box(meta: dict, path: Path) -> tuple[tuple, tuple]:
     center = np.roll((0.5 - offset) / scale, 1)  # undo the axis cycle (x, y, z) -> (y, z, x)
     half = 0.5 * min(aabb_scale, NGP_MAX_AABB_SCALE) / scale
     return _triple(center), _triple([half] * 3)
-
-
-def _fit_box(c2w: np.ndarray, path: Path) -> tuple[tuple, tuple]:
-    """A cube around the point the cameras look at, sized like Blender's relative to the camera distance."""
-    origins = c2w[:, :3, 3]
-    forward = -c2w[:, :3, 2] / np.linalg.norm(c2w[:, :3, 2], axis=1, keepdims=True)
-    # Least-squares point nearest to every optical axis: sum (I - d d^T)(p - o) = 0.
-    proj = np.eye(3) - forward[:, :, None] * forward[:, None, :]
-    a, b = proj.sum(0), (proj @ origins[:, :, None]).sum(0)[:, 0]
-    eig = np.linalg.eigvalsh(a)
-    if eig[0] < 1e-4 * eig[-1]:
-        raise SceneError(path, "cannot fit a scene box: the camera axes are (nearly) parallel; add 'aabb' or 'aabb_scale'")
-    center = np.linalg.solve(a, b)
-    if np.median(((center - origins) * forward).sum(1)) <= 0:
-        raise SceneError(path, "cannot fit a scene box: the cameras do not look at a common point; add 'aabb'")
-    r = BOX_TO_DISTANCE * float(np.median(np.linalg.norm(origins - center, axis=1)))
-    return _triple(center), _triple([r] * 3)
-
-
-def _near_far(c2w: np.ndarray, center: tuple, radius: tuple) -> tuple[float, float]:
-    """Depth bounds that cover the box from every camera: camera distance to the centre -+ the box's half-diagonal."""
-    dist = np.linalg.norm(c2w[:, :3, 3] - np.asarray(center), axis=1)
-    reach = float(np.linalg.norm(radius))
-    return max(float(dist.min()) - reach, 1e-2 * reach), float(dist.max()) + reach
 
 
 def _triple(v) -> tuple[float, float, float]:

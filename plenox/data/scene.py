@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -57,6 +58,14 @@ class Scene:
         directions have depth 1; NDC t in [0, 1] when ``ndc`` is True).
     ndc: rays must go through :func:`plenox.data.cameras.to_ndc` with ``ndc_focal``
         and the split's image width and height (forward-facing LLFF scenes).
+    capture: for real captures framed by their camera directions
+        (plenox.data.normalize), "object" (object-centric: a box) or "forward"
+        (forward-facing: NDC); None where the format fixes the box (Blender, aabb).
+    holdout: how the test split was chosen, in words, where the format has no explicit split.
+    downscale: the ``downscale`` that reloads the images at this resolution (the
+        pixel budget's choice where none was asked for).
+    transform: (4, 4) similarity from the file's world coordinates to the
+        scene's, where the loader normalised the capture; None where it kept them.
     """
 
     name: str
@@ -69,6 +78,10 @@ class Scene:
     far: float
     ndc: bool
     ndc_focal: float | None = None
+    capture: str | None = None
+    holdout: str | None = None
+    downscale: int = 1
+    transform: np.ndarray | None = None
 
     def __post_init__(self):
         missing = {"train", "test"} - set(self.splits)

@@ -40,7 +40,7 @@ def fit_run(source: str | None, out: str, config: str | None = None, overrides=(
         if run.exists() and not force:
             raise RunError(f"{run.path}: already holds a run (use --resume to continue it or --force to replace it)")
         cfg, scene = scene_config(source, config, overrides, model)
-        run.create(cfg.to_dict(), scene_record(source, scene, cfg.downscale), force=force)
+        run.create(cfg.to_dict(), scene_record(source, scene, scene.downscale), force=force)
         trainer = model_kind(cfg.model).trainer(scene, cfg, run, dev)
     trainer.on_step = on_step
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from plenox.backend import resolve_device
 from plenox.config import RunSettings
-from plenox.data import Scene, builtin_scene, detect_format, load_scene
+from plenox.data import Scene, builtin_scene, capture_kind, detect_format, load_scene
 from plenox.models.grid import SparseGrid
 from plenox.models.renderer import Renderer
 from plenox.runs.folder import RunDir
@@ -20,21 +20,40 @@ from plenox.runs.registry import DEFAULT_MODEL, config_from_dict, load_config, m
 BUILTIN = "builtin"
 
 
-def open_scene(source: str | None, downscale: int = 1) -> Scene:
-    """The built-in scene for None/'builtin', else the scene folder at ``source``."""
+def open_scene(source: str | None, downscale: int | None = None) -> Scene:
+    """The built-in scene for None/'builtin', else the scene folder at ``source``
+    (downscale 0 or None: the format's default, the pixel budget for captures)."""
     if source in (None, BUILTIN):
         return builtin_scene()
-    return load_scene(source, downscale=downscale)
+    return load_scene(source, downscale=downscale or None)
 
 
 def scene_format(source: str | None) -> str:
-    """"builtin", or the format of the scene folder at ``source``, without loading its images."""
-    return BUILTIN if source in (None, BUILTIN) else detect_format(source)
+    """What configs are chosen by, without loading images: "builtin", "forward" or "object" for a
+    capture framed by its camera directions (plenox.data.capture_kind), else the format."""
+    return default_config_reason(source)[0]
 
 
-def default_config_name(source: str | None, model: str = DEFAULT_MODEL) -> str:
-    """The shipped config ``model`` uses for the scene at ``source`` when none is named."""
-    return model_kind(model).default_config(scene_format(source))
+def default_config_reason(source: str | None) -> tuple[str, str]:
+    """(scene_format, why): the key configs are chosen by and one line saying why."""
+    if source in (None, BUILTIN):
+        return BUILTIN, "the built-in scene"
+    capture = capture_kind(source)
+    if capture is None:
+        fmt = detect_format(source)
+        return fmt, f"a {fmt} scene with a fixed box"
+    return capture.kind, capture.reason
+
+
+def default_config_name(source: str | None, model: str | None = None) -> str:
+    """The shipped config ``model`` (default plenoxels) uses for the scene at ``source`` when none is named."""
+    return default_config_choice(source, model)[0]
+
+
+def default_config_choice(source: str | None, model: str | None = None) -> tuple[str, str]:
+    """(config name, why) for the scene at ``source`` when none is named, for the CLI to print."""
+    key, why = default_config_reason(source)
+    return model_kind(model or DEFAULT_MODEL).default_config(key), why
 
 
 def scene_config(source: str | None, config: str | None, overrides=(), model: str | None = None

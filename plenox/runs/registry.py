@@ -9,7 +9,8 @@ a Plenoxels grid and a NeRF alike:
                                                rendering as eval does (the "view" options)
   describe(run)                                what ``plenox info`` says of the saved model
   model_file                                   the file in the run folder that rendering needs
-  default_configs                              shipped config per scene format ("*": others)
+  default_configs                              shipped config per scene format or capture kind
+                                               ("forward", "object": runs.loading.scene_format; "*": others)
 """
 
 from dataclasses import dataclass
@@ -92,9 +93,10 @@ def _nerf_lines(d: dict) -> list[str]:
 
 MODELS = {
     "plenoxels": ModelKind("plenoxels", "grid.npz",
-                           {"builtin": "builtin", "blender": "synthetic", "llff": "llff", "*": "custom"},
+                           {"builtin": "builtin", "blender": "synthetic", "forward": "llff", "object": "custom",
+                            "*": "custom"},
                            FitConfig, GridTrainer, _grid_renderer, _describe_grid, _grid_lines),
-    "nerf": ModelKind("nerf", "nerf.pt", {"llff": "nerf_llff", "*": "nerf_synthetic"},
+    "nerf": ModelKind("nerf", "nerf.pt", {"forward": "nerf_llff", "*": "nerf_synthetic"},
                       NerfFitConfig, NerfTrainer, _nerf_renderer, _describe_nerf, _nerf_lines),
 }
 DEFAULT_MODEL = "plenoxels"
