@@ -16,6 +16,7 @@ import torch
 
 from plenox.backend import resolve_device
 from plenox.cameras import Cameras
+from plenox.capture.source import is_capture
 from plenox.config import RunSettings, config_from_dict, load_config
 from plenox.data import Scene, builtin_scene, detect_format, load_scene
 from plenox.evaluate import evaluate, to_uint8, view_rays, write_png
@@ -59,7 +60,8 @@ def fit_run(source: str | None, out: str, config: str | None = None, overrides=(
             model: str | None = None) -> dict:
     """Fit ``model`` (default: the config's) to ``source`` into the run folder ``out``; evaluate
     at the end. Returns the metrics. The peak memory the log records is this fit's: it is
-    reset at the start (plenox.memory)."""
+    reset at the start (plenox.memory). A ``source`` that is a capture (photos without poses,
+    a video) is processed into ``<out>-data`` first (plenox.capture.pipeline.capture_for_fit)."""
     run = RunDir(out)
     dev = resolve_device(device)
     reset_peak_rss()
@@ -76,6 +78,9 @@ def fit_run(source: str | None, out: str, config: str | None = None, overrides=(
     else:
         if run.exists() and not force:
             raise RunError(f"{run.path}: already holds a run (use --resume to continue it or --force to replace it)")
+        if is_capture(source):  # photos without poses or a video: structure-from-motion first, once
+            from plenox.capture.pipeline import capture_for_fit  # loads pycolmap, so only for captures
+            source = capture_for_fit(source, out, progress)
         cfg, scene = scene_config(source, config, overrides, model)
         run.create(cfg.to_dict(), scene_record(source, scene, cfg.downscale), force=force)
         trainer = model_kind(cfg.model).trainer(scene, cfg, run, dev)
