@@ -206,10 +206,9 @@ def test_output_folder_rules(photos, tmp_path, capsys):
 def test_image_pairs():
     names = [f"{i}" for i in range(12)]
     assert len(image_pairs(names, "exhaustive")) == 66
-    seq = image_pairs(names, "sequential", overlap=2)
-    steps = sorted({int(b) - int(a) for a, b in seq})
-    assert steps == [1, 2, 4, 8]  # the neighbours, then quadratic jumps
-    assert len(seq) == len(set(seq)) and all(int(a) < int(b) for a, b in seq)
+    seq = image_pairs(names, "sequential", overlap=3)
+    assert sorted({int(b) - int(a) for a, b in seq}) == [1, 2, 3]  # the next 3, no far pairs
+    assert len(seq) == 9 * 3 + 2 + 1 and len(seq) == len(set(seq))
 
 
 def test_resolve_matcher():

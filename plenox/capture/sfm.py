@@ -27,8 +27,7 @@ class SfmSettings:
     """How to run structure-from-motion.
 
     matcher: "exhaustive" (every pair) or "sequential" (each image with the next ``overlap``
-        images and those 2, 4, 8, ... further on, in name order: frames of a video, or photos
-        taken walking round).
+        images in name order: frames of a video, or photos taken walking round).
     camera_model: one of CAMERA_MODELS, shared by all images.
     max_image_size: longest side, in pixels, features are detected at (larger images are
         downscaled for SIFT only; keypoints are scaled back).
@@ -66,15 +65,19 @@ def resolve_matcher(matcher: str, images: int, video: bool) -> str:
 
 def image_pairs(names: list[str], matcher: str, overlap: int = 10) -> list[tuple[str, str]]:
     """The image pairs to match: all of them ("exhaustive"), or for "sequential" each image with
-    the next ``overlap`` ones and with those 2^k further on (COLMAP's quadratic overlap), which
-    links a sequence across gaps of blurred or occluded frames."""
+    the next ``overlap`` ones.
+
+    Unlike COLMAP's sequential matcher, no pairs further apart (its quadratic overlap) are added:
+    with them, beer_360's video gave a model in pieces joined at wrong poses (three jumps of about
+    165 degrees between frames 1/3 s apart), without them a continuous one (docs/capture.md); far
+    pairs of a floor of repeating tiles are the likely culprits.
+    """
     n = len(names)
     if matcher == "exhaustive":
         return [(names[i], names[j]) for i in range(n) for j in range(i + 1, n)]
     if matcher != "sequential":
         raise ValueError(f"matcher must be 'exhaustive' or 'sequential', got {matcher!r}")
-    steps = sorted(set(range(1, overlap + 1)) | {2**k for k in range(n.bit_length())})
-    return [(names[i], names[i + s]) for i in range(n) for s in steps if i + s < n]
+    return [(names[i], names[j]) for i in range(n) for j in range(i + 1, min(n, i + 1 + overlap))]
 
 
 @contextlib.contextmanager
