@@ -72,13 +72,20 @@ def add_process(sub) -> None:
                            "photos, else sequential)")
     proc.add_argument("--camera-model", default=options.DEFAULT_CAMERA_MODEL, choices=options.CAMERA_MODELS,
                       help=f"COLMAP camera model shared by all images (default {options.DEFAULT_CAMERA_MODEL})")
-    proc.add_argument("--max-image-size", type=int, default=options.DEFAULT_MAX_IMAGE_SIZE, metavar="PX",
+    proc.add_argument("--max-image-size", type=sift_image_size, default=options.DEFAULT_MAX_IMAGE_SIZE, metavar="PX",
                       help=f"longest side SIFT features are found at (default {options.DEFAULT_MAX_IMAGE_SIZE})")
     proc.add_argument("--downscales", type=int, default=0, choices=range(options.MAX_DOWNSCALES + 1), metavar="K",
                       help="also write images_2 ... images_{2^K} (default 0)")
     proc.add_argument("--force", action="store_true", help="replace an earlier plenox process output in --out")
     proc.add_argument("--quiet", action="store_true", help="no progress bars")
     proc.add_argument("--verbose", action="store_true", help="show COLMAP's own log")
+
+
+def sift_image_size(text: str) -> int:
+    """--max-image-size: an integer of at least 32 pixels (SIFT's smallest useful image)."""
+    if not text.isdigit() or int(text) < 32:
+        raise argparse.ArgumentTypeError(f"must be an integer of at least 32 pixels, got {text!r}")
+    return int(text)
 
 
 def add_prune(sub) -> None:
@@ -188,8 +195,6 @@ def run_command(args: argparse.Namespace) -> int:
 def run_process(args: argparse.Namespace) -> None:
     from plenox.commands.process import format_summary, process
 
-    if args.max_image_size < 32:
-        raise SystemExit(f"plenox process: error: --max-image-size must be at least 32, got {args.max_image_size}")
     record = process(args.src, args.out, args.frames, args.matcher, args.camera_model, args.max_image_size,
                      args.downscales, args.force, progress=not args.quiet, verbose=args.verbose)
     print("\n".join(format_summary(record, args.out)))

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import pycolmap
 import pytest
@@ -107,7 +108,7 @@ def test_processed_scene_loads_with_the_true_focal_length(processed):
 def test_video_keeps_the_sharpest_frames_and_poses_them(ring, tmp_path):
     video = tmp_path / "walk.mp4"
     write_shaky_video(video, ring[0], FPS)
-    record = process_capture(video, tmp_path / "data", frames=VIEWS, progress=False)
+    record = process_capture(video, tmp_path / "data", frames=VIEWS, downscales=1, progress=False)
     indices = [f["index"] for f in record["frames"]]
     assert indices == [3 * k + 1 for k in range(VIEWS)]  # the sharp one of each (blurred, sharp, blurred)
     assert [f["name"] for f in record["frames"]] == [frame_name(i / FPS) for i in indices]
@@ -115,6 +116,9 @@ def test_video_keeps_the_sharpest_frames_and_poses_them(ring, tmp_path):
     names, c2w = frames_and_poses(tmp_path / "data")
     assert names == sorted(names) and len(names) == VIEWS
     assert_close_poses(c2w, ring[1])
+    half = iio.imread(tmp_path / "data" / "images_2" / names[0])
+    full = iio.imread(tmp_path / "data" / "images" / names[0])
+    assert half.shape == (SIZE // 2, SIZE // 2, 3) and abs(half.mean() - full.mean()) < 2.0
 
 
 def test_fit_on_photos_processes_once_beside_the_run(photos, ring, tmp_path, capsys):

@@ -18,6 +18,10 @@ from plenox.capture.options import (CAMERA_MODELS, DEFAULT_CAMERA_MODEL, DEFAULT
                                     EXHAUSTIVE_MAX_IMAGES, MATCHERS)
 from plenox.capture.source import MIN_IMAGES
 
+# The second mapping attempt's thresholds, half COLMAP's (100 inliers to start a model, 30 to add an
+# image): those suit thousands of features per image; small or compressed images (a 256-pixel video
+# in the tests) have hundreds, and the first attempt split them into two models in half the runs.
+RELAXED_MAPPER = {"init_min_num_inliers": 50, "abs_pose_min_num_inliers": 15}
 EXTRACT_CHUNK = 8     # images per extraction call (one progress step)
 MATCH_CHUNK = 64      # image pairs per matching call
 
@@ -45,11 +49,13 @@ class SfmSettings:
 
 @dataclass
 class SfmResult:
-    """The largest model found, how many models there were, and seconds per stage (features, matching, mapping)."""
+    """The largest model found, how many models its mapping made, the image pairs matched, whether
+    mapping had to relax its thresholds, and seconds per stage (features, matching, mapping)."""
 
     reconstruction: pycolmap.Reconstruction | None
     models: int
     pairs: int
+    relaxed: bool
     seconds: dict[str, float]
 
 
@@ -97,7 +103,9 @@ def run_sfm(image_dir: Path, names: list[str], work: Path, settings: SfmSettings
 
     All images share one camera of ``settings.camera_model``, its focal length initialised
     from EXIF where present (else 1.2 x the longest side) and refined by bundle adjustment.
-    Returns the model with the most registered images (None when mapping found none).
+    Returns the model with the most registered images (None when mapping found none). When
+    COLMAP's default thresholds leave images out, mapping runs once more with RELAXED_MAPPER
+    thresholds and the larger model of the two attempts is kept.
     """
     if settings.camera_model not in CAMERA_MODELS:
         raise ValueError(f"camera_model must be one of {CAMERA_MODELS}, got {settings.camera_model!r}")
@@ -117,9 +125,23 @@ def run_sfm(image_dir: Path, names: list[str], work: Path, settings: SfmSettings
 
         start = time.perf_counter()
         models = _map(database, image_dir, work / "models", len(names), settings.seed, progress)
+        relaxed = registered(models) < len(names)
+        if relaxed:
+            if progress:
+                print(f"mapping registered {registered(models)} of {len(names)} images; "
+                      f"mapping again with relaxed thresholds")
+            retry = _map(database, image_dir, work / "models_relaxed", len(names), settings.seed, progress,
+                         RELAXED_MAPPER)
+            relaxed = registered(retry) > registered(models)
+            models = retry if relaxed else models
         seconds["mapping"] = time.perf_counter() - start
     largest = max(models, key=lambda r: r.num_reg_images(), default=None)
-    return SfmResult(largest, len(models), len(pairs), seconds)
+    return SfmResult(largest, len(models), len(pairs), relaxed, seconds)
+
+
+def registered(models: list[pycolmap.Reconstruction]) -> int:
+    """Registered images of the largest of ``models`` (0 for none)."""
+    return max((r.num_reg_images() for r in models), default=0)
 
 
 def _extract(database: Path, image_dir: Path, names: list[str], settings: SfmSettings, progress: bool) -> None:
@@ -152,13 +174,16 @@ def _match(database: Path, pairs: list[tuple[str, str]], pairs_file: Path, progr
             bar.update(len(chunk))
 
 
-def _map(database: Path, image_dir: Path, out: Path, images: int, seed: int, progress: bool
-         ) -> list[pycolmap.Reconstruction]:
-    """Incremental mapping; every model of at least MIN_IMAGES images (COLMAP's default keeps only 10+)."""
+def _map(database: Path, image_dir: Path, out: Path, images: int, seed: int, progress: bool,
+         mapper: dict | None = None) -> list[pycolmap.Reconstruction]:
+    """Incremental mapping; every model of at least MIN_IMAGES images (COLMAP's default keeps only 10+).
+    ``mapper``: IncrementalMapperOptions fields to override."""
     out.mkdir(parents=True, exist_ok=True)
     options = pycolmap.IncrementalPipelineOptions()
     options.min_model_size = MIN_IMAGES
     options.random_seed = seed
+    for key, value in (mapper or {}).items():
+        setattr(options.mapper, key, value)
     with tqdm(total=images, desc="mapping", unit="image", disable=not progress, leave=False) as bar:
         models = pycolmap.incremental_mapping(database, image_dir, out, options,
                                               initial_image_pair_callback=lambda: bar.update(2),
