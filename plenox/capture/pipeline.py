@@ -36,8 +36,8 @@ def min_registered(images: int) -> int:
 
 
 def process_capture(src, out, frames: int | None = None, matcher: str = "auto",
-                    camera_model: str = DEFAULT_CAMERA_MODEL, max_image_size: int = DEFAULT_MAX_IMAGE_SIZE, downscales: int = 0, force: bool = False, progress: bool = True,
-                    verbose: bool = False) -> dict:
+                    camera_model: str = DEFAULT_CAMERA_MODEL, max_image_size: int = DEFAULT_MAX_IMAGE_SIZE,
+                    downscales: int = 0, force: bool = False, progress: bool = True, verbose: bool = False) -> dict:
     """Run structure-from-motion on the capture ``src`` and write the scene folder ``out``.
 
     src: a folder of photos of one size (.jpg/.jpeg/.png) or a video file (.mp4, .mov, .avi, ...).
@@ -83,13 +83,7 @@ def process_capture(src, out, frames: int | None = None, matcher: str = "auto",
         model = sfm.reconstruction
         registered = {model.image(i).name for i in model.reg_image_ids()} if model else set()
         _check_registered(src, names, registered)
-
-        (partial / "sparse" / "0").mkdir(parents=True)
-        model.write(partial / "sparse" / "0")
-        write_json(partial / "transforms.json", transforms_json(model))
-        for k in range(1, downscales + 1):
-            write_downscaled(images, partial / f"images_{2**k}", names, 2**k)
-        shutil.rmtree(partial / "colmap")
+        _write_scene(partial, model, names, downscales)
         seconds["total"] = time.perf_counter() - start
         record = {
             "source": str(src.resolve()),
@@ -117,6 +111,16 @@ def process_capture(src, out, frames: int | None = None, matcher: str = "auto",
         if partial.exists():
             shutil.rmtree(partial, ignore_errors=True)
     return record
+
+
+def _write_scene(folder: Path, model, names: list[str], downscales: int) -> None:
+    """The model as ``sparse/0`` and ``transforms.json``, the ``images_N`` copies; COLMAP's work files removed."""
+    (folder / "sparse" / "0").mkdir(parents=True)
+    model.write(folder / "sparse" / "0")
+    write_json(folder / "transforms.json", transforms_json(model))
+    for k in range(1, downscales + 1):
+        write_downscaled(folder / "images", folder / f"images_{2**k}", names, 2**k)
+    shutil.rmtree(folder / "colmap")
 
 
 def _check_source(src: Path, frames: int | None) -> bool:

@@ -124,16 +124,7 @@ def run_sfm(image_dir: Path, names: list[str], work: Path, settings: SfmSettings
         seconds["matching"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        models = _map(database, image_dir, work / "models", len(names), settings.seed, progress)
-        relaxed = registered(models) < len(names)
-        if relaxed:
-            if progress:
-                print(f"mapping registered {registered(models)} of {len(names)} images; "
-                      f"mapping again with relaxed thresholds")
-            retry = _map(database, image_dir, work / "models_relaxed", len(names), settings.seed, progress,
-                         RELAXED_MAPPER)
-            relaxed = registered(retry) > registered(models)
-            models = retry if relaxed else models
+        models, relaxed = _map_twice(database, image_dir, work, len(names), settings.seed, progress)
         seconds["mapping"] = time.perf_counter() - start
     largest = max(models, key=lambda r: r.num_reg_images(), default=None)
     return SfmResult(largest, len(models), len(pairs), relaxed, seconds)
@@ -172,6 +163,19 @@ def _match(database: Path, pairs: list[tuple[str, str]], pairs_file: Path, progr
             pairs_file.write_text("".join(f"{a} {b}\n" for a, b in chunk))
             pycolmap.match_image_pairs(database, pairing_options=options, device=pycolmap.Device.cpu)
             bar.update(len(chunk))
+
+
+def _map_twice(database: Path, image_dir: Path, work: Path, images: int, seed: int, progress: bool
+               ) -> tuple[list[pycolmap.Reconstruction], bool]:
+    """Map with COLMAP's thresholds, and again with RELAXED_MAPPER ones if images were left out;
+    the models of the attempt that registered more, and whether that was the relaxed one."""
+    models = _map(database, image_dir, work / "models", images, seed, progress)
+    if registered(models) == images:
+        return models, False
+    if progress:
+        print(f"mapping registered {registered(models)} of {images} images; mapping again with relaxed thresholds")
+    retry = _map(database, image_dir, work / "models_relaxed", images, seed, progress, RELAXED_MAPPER)
+    return (retry, True) if registered(retry) > registered(models) else (models, False)
 
 
 def _map(database: Path, image_dir: Path, out: Path, images: int, seed: int, progress: bool,
