@@ -176,7 +176,8 @@ def _replace(partial: Path, out: Path) -> None:
 def capture_for_fit(source: str, out: str, progress: bool = True) -> str:
     """The scene folder ``plenox fit`` reads for ``source``: ``source`` itself unless it is a
     capture (photos without poses, or a video), which is processed once into ``<out>-data``
-    beside the run folder and reused when fitting again."""
+    beside the run folder and reused when fitting again; one line says which. ``progress``:
+    progress bars while processing."""
     if not is_capture(source):
         return source
     data = Path(f"{str(out).rstrip('/')}-data")
@@ -186,10 +187,8 @@ def capture_for_fit(source: str, out: str, progress: bool = True) -> str:
         if processed_from != str(Path(source).resolve()):
             raise CaptureError(data, f"holds a capture processed from {processed_from}, not {source}; "
                                      "remove it or fit into another --out")
-        if progress:
-            print(f"reusing the processed capture {data} (delete it to run structure-from-motion again)")
+        print(f"reusing the processed capture {data} (delete it to run structure-from-motion again)")
         return str(data)
-    if progress:
-        print(f"processing the capture {source} into {data}")
+    print(f"processing the capture {source} into {data}")  # said even without progress bars: a new folder
     process_capture(source, data, progress=progress)
     return str(data)
