@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="fit a radiance field to a folder of posed photos (or the built-in scene)")
     fit.add_argument("data", nargs="?", default=None,
-                     help="scene folder (Blender, LLFF, nerfstudio or COLMAP); omit for the built-in scene")
+                     help="scene folder (Blender, LLFF, nerfstudio or COLMAP), or photos / a video to run plenox "
+                          "process on first (into OUT-data); omit for the built-in scene")
     fit.add_argument("--model", default=None,
                      help="what to fit (default: the config's model, else plenoxels)")
     fit.add_argument("--config", default=None,
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test", choices=["train", "val", "test"])
     ev.add_argument("--views", type=int, default=0, help="evaluate only the first N views (default: all)")
     add_device(ev)
+    add_process(sub)
     add_prune(sub)
     add_export(sub)
     add_import(sub)
@@ -94,6 +96,36 @@ def add_server_options(parser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="viewer address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 shares it)")
     parser.add_argument("--port", type=int, default=8080, help="viewer port (default 8080)")
+
+
+def add_process(sub) -> None:
+    from plenox.capture import options
+
+    proc = sub.add_parser("process", help="pose a folder of photos or a video by structure-from-motion (pycolmap) "
+                                          "into a scene folder plenox fit reads")
+    proc.add_argument("src", help="folder of photos (.jpg/.png, one camera) or a video (.mp4, .mov, .avi)")
+    proc.add_argument("--out", required=True, help="scene folder to write (images/, sparse/0/, transforms.json)")
+    proc.add_argument("--frames", type=int, default=None, metavar="N",
+                      help="video: keep the sharpest frame of each of N equal windows (default ~3 per second, 50-150)")
+    proc.add_argument("--matcher", default="auto", choices=options.MATCHERS,
+                      help=f"image pairs to match (default auto: exhaustive up to {options.EXHAUSTIVE_MAX_IMAGES} "
+                           "photos, else sequential)")
+    proc.add_argument("--camera-model", default=options.DEFAULT_CAMERA_MODEL, choices=options.CAMERA_MODELS,
+                      help=f"COLMAP camera model shared by all images (default {options.DEFAULT_CAMERA_MODEL})")
+    proc.add_argument("--max-image-size", type=sift_image_size, default=options.DEFAULT_MAX_IMAGE_SIZE, metavar="PX",
+                      help=f"longest side SIFT features are found at (default {options.DEFAULT_MAX_IMAGE_SIZE})")
+    proc.add_argument("--downscales", type=int, default=0, choices=range(options.MAX_DOWNSCALES + 1), metavar="K",
+                      help="also write images_2 ... images_{2^K} (default 0)")
+    proc.add_argument("--force", action="store_true", help="replace an earlier plenox process output in --out")
+    proc.add_argument("--quiet", action="store_true", help="no progress bars")
+    proc.add_argument("--verbose", action="store_true", help="show COLMAP's own log")
+
+
+def sift_image_size(text: str) -> int:
+    """--max-image-size: an integer of at least 32 pixels (SIFT's smallest useful image)."""
+    if not text.isdigit() or int(text) < 32:
+        raise argparse.ArgumentTypeError(f"must be an integer of at least 32 pixels, got {text!r}")
+    return int(text)
 
 
 def add_prune(sub) -> None:
@@ -240,12 +272,22 @@ def run_command(args: argparse.Namespace) -> int:
               f"{record['voxels']:,} voxels) as the run {record['out']}")
     elif args.command == "compare":
         run_compare(args)
+    elif args.command == "process":
+        run_process(args)
     else:
         from plenox.commands.info import format_info, run_info
 
         summary = run_info(args.run)
         print(json.dumps(summary) if args.json else "\n".join(format_info(summary)))
     return 0
+
+
+def run_process(args: argparse.Namespace) -> None:
+    from plenox.commands.process import format_summary, process
+
+    record = process(args.src, args.out, args.frames, args.matcher, args.camera_model, args.max_image_size,
+                     args.downscales, args.force, progress=not args.quiet, verbose=args.verbose)
+    print("\n".join(format_summary(record, args.out)))
 
 
 def run_compare(args: argparse.Namespace) -> None:

@@ -74,3 +74,12 @@ class CameraPathError(UserError):
 
 class ViewerError(UserError):
     """The viewer cannot start (busy port, bad host); the message is one line."""
+
+
+class CaptureError(UserError):
+    """Photos or a video cannot be processed. The message is one line: ``<path>: <what is wrong>``."""
+
+    def __init__(self, path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = [
     {"errors", "kernels", "configs", "io", "memory", "metrics", "config", "options"},
     {"backend"},
-    {"data"},
+    {"data", "capture"},
     {"models"},
     {"training"},
     {"runs", "viewer"},

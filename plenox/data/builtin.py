@@ -185,8 +185,36 @@ def _trace(o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return t, which
 
 
-def _shade(o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Colour (M, 3) composited on white and coverage (M,) of unit rays (M, 3)."""
+def _lattice_noise(cells: np.ndarray) -> np.ndarray:
+    """(M,) float32 pseudo-random values in [0, 1], a fixed hash of integer lattice points (M, 3)."""
+    h = (cells[:, 0] * 73856093) ^ (cells[:, 1] * 19349663) ^ (cells[:, 2] * 83492791)
+    h = (h ^ (h >> 13)) * 1274126177  # int64 products wrap; only the mixing matters
+    return ((h ^ (h >> 16)) & 0xFFFF).astype(np.float32) / np.float32(0xFFFF)
+
+
+def _value_noise(p: np.ndarray, freq: float) -> np.ndarray:
+    """(M,) smooth solid noise in [0, 1] at points p (M, 3): lattice values every 1 / freq world units,
+    interpolated trilinearly with smoothstep weights."""
+    q = p * np.float32(freq)
+    base = np.floor(q).astype(np.int64)
+    f = q - base
+    f = f * f * (3.0 - 2.0 * f)
+    out = np.zeros(len(p), dtype=np.float32)
+    for corner in np.ndindex(2, 2, 2):
+        w = np.prod(np.where(np.asarray(corner, dtype=bool), f, 1.0 - f), axis=1)
+        out += w * _lattice_noise(base + np.asarray(corner))
+    return out
+
+
+def _detail(p: np.ndarray, strength: float) -> np.ndarray:
+    """(M,) albedo multipliers with mean 1 in [1 - strength, 1 + strength]: solid noise at two scales
+    (cells of 1/6 and 1/17 world units), so surfaces carry blobs a feature detector can match between views."""
+    g = 0.5 * _value_noise(p, 6.0) + 0.5 * _value_noise(p, 17.0)
+    return 1.0 + strength * (2.0 * g - 1.0)
+
+
+def _shade(o: np.ndarray, d: np.ndarray, detail: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Colour (M, 3) composited on white and coverage (M,) of unit rays (M, 3); ``detail`` as in render_builtin."""
     t, which = _trace(o, d)
     hit = np.nonzero(which >= 0)[0]
     p = o[hit] + t[hit, None] * d[hit]
@@ -194,6 +222,8 @@ def _shade(o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for k, shape in enumerate(SHAPES):
         sel = which[hit] == k
         normal[sel], albedo[sel] = shape.surface(p[sel])
+    if detail:
+        albedo *= _detail(p, detail)[:, None]
     facing = normal @ LIGHT
     shadow_t, _ = _trace(p + 1e-3 * normal, np.broadcast_to(LIGHT, p.shape))
     lit = (facing > 0) & ~np.isfinite(shadow_t)
@@ -208,9 +238,12 @@ def _shade(o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return colour, alpha
 
 
-def render_builtin(cams: Cameras) -> tuple[torch.Tensor, torch.Tensor]:
+def render_builtin(cams: Cameras, detail: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Ray-trace the built-in scene for every camera.
 
+    detail: in [0, 1]; above 0 the albedo is multiplied by a solid noise texture of that
+        contrast (1 -+ detail). The checkers alone repeat too regularly for structure-from-motion
+        to match views (plenox process's tests render with 0.8); the built-in scene itself uses 0.
     Returns images (N, H, W, 3) float32 in [0, 1] composited on white and
     alpha (N, H, W) float32 coverage; each pixel averages SUPERSAMPLE^2 rays.
     """
@@ -222,7 +255,7 @@ def render_builtin(cams: Cameras) -> tuple[torch.Tensor, torch.Tensor]:
     origins, dirs = pixel_rays(fine, cam_idx, pixel % w, pixel // w)
     o, d = origins.numpy(), dirs.numpy()
     d /= np.sqrt(_dot(d, d))[:, None]
-    colour, alpha = _shade(o, d)
+    colour, alpha = _shade(o, d, detail)
     rgba = np.concatenate([colour, alpha[:, None]], axis=1).reshape(n * h, w, 4)
     rgba = area_downscale(rgba, SUPERSAMPLE).reshape(n, cams.height, cams.width, 4)
     return torch.from_numpy(np.ascontiguousarray(rgba[..., :3])), torch.from_numpy(np.ascontiguousarray(rgba[..., 3]))

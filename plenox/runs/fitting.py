@@ -1,6 +1,7 @@
 """Fitting a model to a scene into a run folder (new or resumed), then evaluating it."""
 
 from plenox.backend import resolve_device
+from plenox.capture.source import is_capture
 from plenox.errors import DamagedFileError, RunError, UserError
 from plenox.memory import reset_peak_rss
 from plenox.runs.evaluation import evaluate_model
@@ -14,7 +15,9 @@ def fit_run(source: str | None, out: str, config: str | None = None, overrides=(
             model: str | None = None, on_step=None) -> dict:
     """Fit ``model`` (default: the config's) to ``source`` into the run folder ``out``; evaluate
     at the end with the model as eval renders it, so ``plenox eval`` reproduces the figure.
-    ``on_step``: see TrainingLoop.on_step (the live viewer renders from there).
+    ``on_step``: see TrainingLoop.on_step (the live viewer renders from there). A ``source`` that
+    is a capture (photos without poses, a video) is processed into ``<out>-data`` first
+    (plenox.capture.pipeline.capture_for_fit) and reused by later fits.
     Returns the metrics ({"interrupted": True, "step"} after Ctrl-C). The peak memory the log
     records is this fit's: it is reset at the start (plenox.memory)."""
     run = RunDir(out)
@@ -39,6 +42,9 @@ def fit_run(source: str | None, out: str, config: str | None = None, overrides=(
     else:
         if run.exists() and not force:
             raise RunError(f"{run.path}: already holds a run (use --resume to continue it or --force to replace it)")
+        if is_capture(source):  # photos without poses or a video: structure-from-motion first, once
+            from plenox.capture.pipeline import capture_for_fit  # loads pycolmap, so only for captures
+            source = capture_for_fit(source, out, progress)
         cfg, scene = scene_config(source, config, overrides, model)
         run.create(cfg.to_dict(), scene_record(source, scene, scene.downscale), force=force)
         trainer = model_kind(cfg.model).trainer(scene, cfg, run, dev)
