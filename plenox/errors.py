@@ -61,3 +61,8 @@ class DamagedFileError(UserError):
 
 class OptionError(UserError):
     """A number or choice given on the command line or in a call is out of range (the message names it)."""
+
+
+class ClusterError(UserError):
+    """A Ray cluster cannot be used as asked: it cannot be joined, no node is big enough for a
+    scene, or a folder is not shared by its nodes (the message says which)."""
