@@ -7,6 +7,7 @@ data, bad config, bad run folder, unusable device) print one line and exit with 
 import argparse
 import json
 import logging
+import os
 import sys
 
 from plenox import __version__
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export(sub)
     add_import(sub)
     add_compare(sub)
+    add_fit_many(sub)
     info = sub.add_parser("info", help="what a run folder holds: grid size, training, evaluation")
     info.add_argument("run", help="run folder")
     info.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -201,6 +203,56 @@ def add_compare(sub) -> None:
     compare.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def add_fit_many(sub) -> None:
+    many = sub.add_parser("fit-many", help="fit many scenes, each into OUT/<name>/ as fit would, on Ray when "
+                                           "installed; resumable; OUT/summary.md")
+    many.add_argument("scenes", nargs="+", metavar="SCENE",
+                      help="scene folders or files, globs, .txt files listing them, or builtin")
+    many.add_argument("--out", required=True, help="folder of the runs (OUT/<name>/) and the summary")
+    many.add_argument("--model", default=None, help="what to fit (default: the config's model, else plenoxels)")
+    many.add_argument("--config", default=None, help="config name or JSON file (default: each scene's format's)")
+    many.add_argument("--minutes", type=float, default=None, help="wall-clock training budget of each scene")
+    many.add_argument("--retries", type=int, default=2,
+                      help="tries after the first for a scene that fails other than on bad input (default 2)")
+    many.add_argument("--cpus-per-scene", type=int, default=None, metavar="N",
+                      help="CPUs (and threads) of each scene's fit (default: all of one machine's)")
+    many.add_argument("--gpus-per-scene", type=float, default=0.0, metavar="G",
+                      help="GPUs of each scene's fit, fractions allowed (default 0)")
+    many.add_argument("--address", default=None,
+                      help="join this running Ray cluster (HOST:PORT or auto) instead of starting a local one")
+    many.add_argument("--local-cpus", type=int, default=None, metavar="N",
+                      help="CPUs of the local Ray cluster (default: all of this machine's)")
+    many.add_argument("--force", action="store_true", help="fit every scene again, replacing its run")
+    add_device(many)
+    many.add_argument("--quiet", action="store_true", help="no progress line")
+    many.set_defaults(overrides=[])
+
+
+def run_fit_many(args: argparse.Namespace) -> int:
+    """fit-many: key=value words among the scenes are overrides; prints failures and the totals."""
+    from plenox.commands.fit_many import fit_many
+    from plenox.runs.many import exit_code
+
+    scenes = [word for word in args.scenes if "=" not in word or os.path.exists(word)]
+    overrides = [word for word in args.scenes if word not in scenes] + args.overrides
+    report = fit_many(scenes, args.out, args.config, overrides, args.minutes, args.model, args.device,
+                      args.retries, args.cpus_per_scene, args.gpus_per_scene, args.address, args.local_cpus,
+                      args.force, progress=not args.quiet, notify=lambda line: print(line, file=sys.stderr))
+    for row in report["scenes"]:
+        if row["status"] == "failed":
+            tries = f"{row['attempts']} {'try' if row['attempts'] == 1 else 'tries'}"
+            print(f"{row['name']}: failed ({tries}): {row['error']}", file=sys.stderr)
+    counts, mean = report["counts"], report["mean"]
+    quality = f"; mean {mean['psnr']:.2f} dB PSNR, SSIM {mean['ssim']:.4f}" if mean["psnr"] is not None else ""
+    print(f"{counts['done'] + counts['skipped']} of {len(report['scenes'])} scenes succeeded "
+          f"({counts['skipped']} done before), {counts['failed']} failed{quality}; "
+          f"summary: {report['settings']['out']}/summary.md")
+    if report["interrupted"]:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return INTERRUPTED
+    return exit_code(report)
+
+
 def split_overrides(args: argparse.Namespace) -> None:
     """argparse puts a lone key=value into ``data``; move it to the overrides."""
     if args.data is not None and "=" in args.data:
@@ -274,6 +326,8 @@ def run_command(args: argparse.Namespace) -> int:
         run_compare(args)
     elif args.command == "process":
         run_process(args)
+    elif args.command == "fit-many":
+        return run_fit_many(args)
     else:
         from plenox.commands.info import format_info, run_info
 

@@ -83,3 +83,8 @@ class CaptureError(UserError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class ClusterError(UserError):
+    """A Ray cluster cannot be used as asked: it cannot be joined, no node is big enough for a
+    scene, or a folder is not shared by its nodes (the message says which)."""

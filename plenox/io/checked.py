@@ -81,6 +81,19 @@ def read_json(path, advice: str = "", kind: type = dict):
     return value
 
 
+def read_text(path, advice: str = "") -> str:
+    """The UTF-8 text of a file (which may be empty)."""
+    path = Path(path)
+    if not path.exists():
+        raise DamagedFileError(path, "missing", advice)
+    if path.is_dir():
+        raise DamagedFileError(path, "is a folder, not a text file", advice)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except Exception as err:  # unreadable or undecodable bytes
+        raise DamagedFileError(path, f"is damaged or not text ({_reason(err)})", advice) from None
+
+
 def read_jsonl(path, advice: str = "") -> list[dict]:
     """The JSON objects of a file of one object per line. A last line without its newline that
     does not parse is dropped: it is a record whose writing was interrupted."""
