@@ -10,7 +10,7 @@ string) and must match the type of the field they replace.
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from plenox.configs import config_names, config_path

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+import pytest
 import torch
 
 from plenox.data.cameras import Cameras
-from plenox.data import Split, builtin_scene
+from plenox.data import Split, builtin_scene, load_scene
 from plenox.data.builtin import render_builtin
+from plenox.errors import SceneError
 
 
 def tiny_scene(size: int = 16, n_train: int = 3, n_test: int = 2, seed: int = 0):
@@ -103,3 +105,22 @@ def write_nerfstudio_scene(folder: Path, split: Split, distortion=None, per_fram
     path = folder / "transforms.json"
     path.write_text(json.dumps(meta, indent=1))
     return path
+
+
+def scene_dir(data_root: Path, name: str) -> Path:
+    """The real scene ``name`` under ``data_root``; skips the test, saying where it looked, when absent."""
+    path = data_root / name
+    if not path.is_dir():
+        pytest.skip(f"real scene {name!r} not found at {path} (set PLENOX_DATA to the folder holding it)")
+    return path
+
+
+def expect_error(path, *fragments, **kwargs) -> str:
+    """The one-line SceneError ``load_scene(path, **kwargs)`` raises; it must hold every fragment."""
+    with pytest.raises(SceneError) as info:
+        load_scene(path, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message

@@ -8,15 +8,10 @@ import torch
 
 from plenox.data import capture_kind, load_scene
 from plenox.data.normalize import align_similarity, classify_capture
+from scenes import scene_dir
 
 pytestmark = pytest.mark.integration
 
-
-def scene_dir(data_root, name):
-    path = data_root / name
-    if not path.is_dir():
-        pytest.skip(f"real scene {name!r} not found at {path} (set PLENOX_DATA to the folder holding it)")
-    return path
 
 
 def cameras_by_name(scene):

@@ -6,9 +6,10 @@ import torch
 
 from colmap_files import write_colmap
 from plenox.cli import main
-from plenox.data import SceneError, detect_format, load_scene
+from plenox.data import detect_format, load_scene
 from plenox.data.builtin import hemisphere_cameras, render_builtin
 from plenox.data.normalize import BOX_RADIUS, align_similarity, apply_similarity
+from scenes import expect_error
 
 N = 12
 
@@ -31,15 +32,6 @@ def in_name_order(scene):
     images = torch.cat([s.images for s in splits])[order]
     return [names[i] for i in order], c2w, fx, images
 
-
-def expect_error(path, *fragments, **kwargs):
-    with pytest.raises(SceneError) as info:
-        load_scene(path, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
 
 
 @pytest.mark.parametrize("binary", [True, False], ids=["bin", "txt"])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from plenox.data import load_scene, write_blender_scene
-from scenes import tiny_scene, write_llff_scene, write_nerfstudio_scene
+from scenes import expect_error, tiny_scene, write_llff_scene, write_nerfstudio_scene
 from plenox.errors import SceneError
 
 
@@ -15,15 +15,6 @@ from plenox.errors import SceneError
 def scene():
     return tiny_scene(size=8, n_train=3, n_test=2)
 
-
-def expect_error(path, *fragments, **kwargs) -> str:
-    with pytest.raises(SceneError) as info:
-        load_scene(path, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
 
 
 def edit_json(path, change):

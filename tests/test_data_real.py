@@ -7,15 +7,10 @@ import pytest
 import torch
 
 from plenox.data import load_scene
+from scenes import scene_dir
 
 pytestmark = pytest.mark.integration
 
-
-def scene_dir(data_root, name):
-    path = data_root / name
-    if not path.is_dir():
-        pytest.skip(f"real scene {name!r} not found at {path} (set PLENOX_DATA to the folder holding it)")
-    return path
 
 
 def test_lego_200(data_root):
