@@ -169,4 +169,5 @@ def load_llff(folder: Path, downscale: int, background, holdout_every: int) -> S
         far=1.0,
         ndc=True,
         ndc_focal=float(cams.fx[0]),
+        holdout=f"every {holdout_every}th view (0, {holdout_every}, {2 * holdout_every}, ...) held out, in file-name order",
     )

@@ -68,6 +68,8 @@ def load_nerfstudio(json_path: Path, downscale: int, background, holdout_every: 
         near=near,
         far=far,
         ndc=False,
+        holdout=None if any(f"{s}_filenames" in meta for s in ("train", "val", "test")) else
+        f"every {holdout_every}th frame (0, {holdout_every}, {2 * holdout_every}, ...) held out, in file-path order",
     )
 
 

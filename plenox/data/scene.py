@@ -57,6 +57,7 @@ class Scene:
         directions have depth 1; NDC t in [0, 1] when ``ndc`` is True).
     ndc: rays must go through :func:`plenox.data.cameras.to_ndc` with ``ndc_focal``
         and the split's image width and height (forward-facing LLFF scenes).
+    holdout: how the test split was chosen, in words, where the format has no explicit split.
     """
 
     name: str
@@ -69,6 +70,7 @@ class Scene:
     far: float
     ndc: bool
     ndc_focal: float | None = None
+    holdout: str | None = None
 
     def __post_init__(self):
         missing = {"train", "test"} - set(self.splits)

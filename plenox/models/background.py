@@ -30,10 +30,15 @@ UP_Z, UP_Y_SVOX2 = 2, 1
 
 
 class Background(torch.nn.Module):
-    """A multi-sphere image: links int32 (2R, R); density (K, L) raw sigma; rgb (K, L, 3) raw colour."""
+    """A multi-sphere image: links int32 (2R, R); density (K, L) raw sigma; rgb (K, L, 3) raw colour;
+    ``up`` the axis of the map's poles: UP_Z (plenox's, what the kernels render) or UP_Y_SVOX2
+    (an svox2 file's, only on the way in or out: see ``reorient``)."""
 
-    def __init__(self, links, density, rgb):
+    def __init__(self, links, density, rgb, up: int = UP_Z):
         super().__init__()
+        if up not in (UP_Z, UP_Y_SVOX2):
+            raise ValueError(f"background pole axis must be {UP_Z} (z) or {UP_Y_SVOX2} (y), got {up}")
+        self.up = up
         links = torch.as_tensor(links)
         if links.dtype != torch.int32 or links.dim() != 2 or links.shape[0] != 2 * links.shape[1] \
                 or links.shape[1] < 2:
@@ -79,6 +84,8 @@ class Background(torch.nn.Module):
 
     def kernel_arrays(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(links (2R, R), density (K, L), rgb (K, 3L)) as the kernels read them (no autograd)."""
+        if self.up != UP_Z:
+            raise ValueError("this background's map has svox2's poles (y): reorient it before rendering")
         return self.links, self.density.detach(), self.rgb.detach().view(self.n_rows, 3 * self.layers)
 
     def voxels(self) -> "BackgroundVoxels":
@@ -91,10 +98,10 @@ class Background(torch.nn.Module):
 
     # ----- files ----------------------------------------------------------------------
     def npz_arrays(self) -> dict:
-        """grid.npz entries: svox2's key names and (K, L, 4) [r, g, b, sigma] layout, float32,
-        plus the pole axis (z) that tells them from svox2's."""
+        """npz entries: svox2's key names and (K, L, 4) [r, g, b, sigma] layout, float32, plus
+        the pole axis (which svox2 ignores; a file without it is svox2's, poles on y)."""
         data = torch.cat([self.rgb.detach(), self.density.detach()[..., None]], dim=-1).cpu().numpy()
-        return {NPZ_LINKS: self.links.cpu().numpy(), NPZ_DATA: data.astype(np.float32), NPZ_UP: np.array(UP_Z)}
+        return {NPZ_LINKS: self.links.cpu().numpy(), NPZ_DATA: data.astype(np.float32), NPZ_UP: np.array(self.up)}
 
     @classmethod
     def from_npz(cls, arrays: dict, path, dtype=torch.float32) -> "Background | None":
@@ -106,15 +113,15 @@ class Background(torch.nn.Module):
         if links is None or data.ndim != 3 or data.shape[2] != 4:
             raise GridFileError(f"{path}: background_data must be (K, L, 4) with background_links beside it")
         data = torch.from_numpy(data.astype(np.float32)).to(dtype)
+        up = int(arrays[NPZ_UP]) if NPZ_UP in arrays else UP_Y_SVOX2
         try:
-            bg = cls(torch.from_numpy(links.astype(np.int32)), data[..., 3], data[..., :3])
+            bg = cls(torch.from_numpy(links.astype(np.int32)), data[..., 3], data[..., :3], up)
         except ValueError as err:
             raise GridFileError(f"{path}: {err}") from None
-        up = int(arrays[NPZ_UP]) if NPZ_UP in arrays else UP_Y_SVOX2
         return bg if up == UP_Z else reorient(bg, to_svox2=False)
 
     def extra_repr(self) -> str:
-        return f"reso={self.reso}, layers={self.layers}, rows={self.n_rows}"
+        return f"reso={self.reso}, layers={self.layers}, rows={self.n_rows}, up={'yz'[self.up - 1]}"
 
 
 class BackgroundVoxels:
@@ -127,7 +134,7 @@ class BackgroundVoxels:
     """
 
     def __init__(self, background: Background):
-        self.background = background
+        self._background = background
         layers = background.layers
         links = background.links.long()
         volume = links[..., None] * layers + torch.arange(layers, device=links.device)
@@ -135,11 +142,11 @@ class BackgroundVoxels:
 
     @property
     def density(self) -> torch.Tensor:
-        return self.background.density.detach().view(-1)
+        return self._background.density.detach().view(-1)
 
     @property
     def sh(self) -> torch.Tensor:
-        return self.background.rgb.detach().view(-1, 3)
+        return self._background.rgb.detach().view(-1, 3)
 
     @property
     def resolution(self) -> tuple[int, int, int]:
@@ -147,7 +154,7 @@ class BackgroundVoxels:
 
     @property
     def n_voxels(self) -> int:
-        return self.background.n_rows * self.background.layers
+        return self._background.n_rows * self._background.layers
 
     def mark_density_changed(self) -> None:
         """Nothing is cached on the background's density."""
@@ -202,6 +209,8 @@ def reorient(background: Background, to_svox2: bool) -> Background:
     svox2's map puts direction u at longitude atan2(u_x, u_z), latitude asin(u_y), which is
     plenox's map of the relabelled direction (u_z, u_x, u_y). Every pixel of the result is
     allocated. Lossy: for exchanging files with svox2, not for checkpoints."""
+    if background.up != (UP_Z if to_svox2 else UP_Y_SVOX2):
+        raise ValueError(f"the background's poles are already on {'y' if to_svox2 else 'z'}")
     reso, layers = background.reso, background.layers
     i, j = torch.meshgrid(torch.arange(2 * reso, dtype=torch.float64), torch.arange(reso, dtype=torch.float64),
                           indexing="ij")
@@ -220,4 +229,4 @@ def reorient(background: Background, to_svox2: bool) -> Background:
         out += (w * (rows >= 0))[..., None, None] * data[rows.clamp(min=0)]
     out = out.reshape(-1, layers, 4).to(background.density.dtype)
     links = torch.arange(2 * reso * reso, dtype=torch.int32).reshape(2 * reso, reso)
-    return Background(links, out[..., 0], out[..., 1:]).to(background.density.device)
+    return Background(links, out[..., 0], out[..., 1:], UP_Y_SVOX2 if to_svox2 else UP_Z).to(background.density.device)

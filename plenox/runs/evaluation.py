@@ -56,7 +56,8 @@ def evaluate(render_fn, scene: Scene, split: str, out_dir: Path, protocol: dict,
         "protocol": {"scene": scene.name, "format": scene.format, "split": split, "views": count,
                      "views_in_split": len(data), "resolution": [cams.width, cams.height],
                      "averaging": "mean of per-image PSNR and SSIM",
-                     "ssim": "11x11 Gaussian window, sigma 1.5, RGB in [0, 1]", **protocol},
+                     "ssim": "11x11 Gaussian window, sigma 1.5, RGB in [0, 1]",
+                     **({"holdout": scene.holdout} if scene.holdout else {}), **protocol},
         "per_image": per_image,
     }
     atomic_write_json(out_dir / "metrics.json", metrics)

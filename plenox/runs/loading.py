@@ -12,24 +12,31 @@ from pathlib import Path
 from plenox.backend import resolve_device
 from plenox.config import RunSettings
 from plenox.data import Scene, builtin_scene, detect_format, load_scene
+from plenox.data.builtin_unbounded import NAME as BUILTIN_UNBOUNDED, unbounded_scene
 from plenox.models.grid import SparseGrid
 from plenox.models.renderer import Renderer
 from plenox.runs.folder import RunDir
 from plenox.runs.registry import DEFAULT_MODEL, config_from_dict, load_config, model_kind
 
 BUILTIN = "builtin"
+# Generated scenes by name, and the scene format their configs are chosen by: the unbounded
+# one stands for an object-centric capture whose photos show the room round the object.
+GENERATED = {BUILTIN: (builtin_scene, BUILTIN), BUILTIN_UNBOUNDED: (unbounded_scene, "object")}
 
 
 def open_scene(source: str | None, downscale: int = 1) -> Scene:
-    """The built-in scene for None/'builtin', else the scene folder at ``source``."""
-    if source in (None, BUILTIN):
-        return builtin_scene()
+    """A generated scene for None/'builtin'/'builtin_unbounded', else the scene folder at ``source``."""
+    if source is None or source in GENERATED:
+        return GENERATED[source or BUILTIN][0]()
     return load_scene(source, downscale=downscale)
 
 
 def scene_format(source: str | None) -> str:
-    """"builtin", or the format of the scene folder at ``source``, without loading its images."""
-    return BUILTIN if source in (None, BUILTIN) else detect_format(source)
+    """"builtin", "object" for the generated unbounded scene, or the format of the scene folder
+    at ``source``, without loading its images."""
+    if source is None or source in GENERATED:
+        return GENERATED[source or BUILTIN][1]
+    return detect_format(source)
 
 
 def default_config_name(source: str | None, model: str = DEFAULT_MODEL) -> str:
@@ -49,7 +56,7 @@ def scene_config(source: str | None, config: str | None, overrides=(), model: st
 
 def scene_record(source: str | None, scene: Scene, downscale: int) -> dict:
     """What a run's scene.json holds: enough to reload the scene (``open_scene``)."""
-    source_text = BUILTIN if source in (None, BUILTIN) else str(Path(source).resolve())
+    source_text = (source or BUILTIN) if source is None or source in GENERATED else str(Path(source).resolve())
     return {"source": source_text, "format": scene.format, "name": scene.name, "downscale": downscale}
 
 
