@@ -312,8 +312,11 @@ def run_command(args: argparse.Namespace) -> int:
 
         result = export_run(args.run, args.format, args.out, args.density_thresh, args.resolution, args.frames,
                             args.split, args.views, args.scene_scale, args.device)
-        counts = ", ".join(f"{k} {v:,}" for k, v in result.items() if k not in ("format", "path", "seconds", "fps"))
+        counts = ", ".join(f"{k} {v:,}" for k, v in result.items()
+                           if k not in ("format", "path", "seconds", "fps", "note"))
         print(f"wrote {result['format']} {result['path']} ({counts}) in {result['seconds']:.1f} s")
+        if "note" in result:
+            print(result["note"])
     elif args.command == "import":
         from plenox.commands.import_svox2 import import_run
 

@@ -3,8 +3,9 @@ compiled with numba.njit and run on all cores.
 
 Inputs are assumed validated (``plenox.models.grid_autograd`` does that): C-contiguous arrays, ``links``
 int32 (Rx, Ry, Rz), ``density`` (N,), ``sh`` (N, 3B) and rays (M, 3) of one float dtype,
-``occ`` uint8 block occupancy, ``scale``/``offset`` float64 (3,), ``march`` the ray-marching
-settings as one tuple of floats (``raymarch.MARCH_FIELDS``).
+``occ`` uint8 block occupancy, ``scale``/``offset`` float64 (3,), the background ``bg_links``
+int32 (2R, R), ``bg_density`` (K, L) and ``bg_rgb`` (K, 3L) (no rows: no background),
+``march`` the ray-marching settings as one tuple of floats (``raymarch.MARCH_FIELDS``).
 
 Kernels that scatter (backward, max-weight) split the rays into P interleaved parts: part 0
 writes straight into the outputs and part p > 0 into private buffers ``priv_*[p - 1]``
@@ -71,21 +72,27 @@ def _scratch(sh):
     return np.empty(SCRATCH_SIZE, dtype=sh.dtype), np.empty(8, dtype=np.int64), np.empty(8, dtype=sh.dtype)
 
 
+@njit
+def _no_grads(sh):
+    """Stand-ins for the gradient arguments of the modes that do not write them: density (0,),
+    sh (0, 3B), touched (0,), background density and rgb (0, 0), background touched (0, 0)."""
+    return (np.empty(0, dtype=sh.dtype), np.empty((0, sh.shape[1]), dtype=sh.dtype), np.empty(0, dtype=np.uint8),
+            np.empty((0, 0), dtype=sh.dtype), np.empty((0, 0), dtype=sh.dtype), np.empty((0, 0), dtype=np.uint8))
+
+
 @_cached_kernel
-def render_forward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
+def render_forward(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
                    march, out_rgb, out_depth, out_acc):
     """Render M rays: out_rgb (M, 3), out_depth (M,) world units, out_acc (M,) opacity."""
     n_rays = origins.shape[0]
     n_chunks = (n_rays + CHUNK - 1) // CHUNK
     for c in prange(n_chunks):
         basis, idx, wts = _scratch(sh)
-        no_grad_d = np.empty(0, dtype=density.dtype)
-        no_grad_sh = np.empty((0, sh.shape[1]), dtype=sh.dtype)
-        no_touch = np.empty(0, dtype=np.uint8)
+        no_d, no_sh, no_touch, no_bg_d, no_bg_rgb, no_bg_touch = _no_grads(sh)
         for r in range(c * CHUNK, min(n_rays, (c + 1) * CHUNK)):
-            res = march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                               march, basis, idx, wts,
-                               MODE_FORWARD, out_rgb, out_rgb, no_grad_d, no_grad_sh, no_touch)
+            res = march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb,
+                               origins, dirs, march, basis, idx, wts,
+                               MODE_FORWARD, out_rgb, out_rgb, no_d, no_sh, no_touch, no_bg_d, no_bg_rgb, no_bg_touch)
             out_rgb[r, 0] = res[0]
             out_rgb[r, 1] = res[1]
             out_rgb[r, 2] = res[2]
@@ -94,30 +101,30 @@ def render_forward(links, density, sh, n_basis, occ, scale, offset, origins, dir
 
 
 @_cached_kernel
-def render_backward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                    march, rgb, grad_rgb,
-                    grad_density, grad_sh, touched, priv_density, priv_sh, priv_touched):
-    """Accumulate dL/d(density) into grad_density (N,) and dL/d(sh) into grad_sh (N, 3B).
+def render_backward(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
+                    march, rgb, grad_rgb, grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched,
+                    priv_density, priv_sh, priv_touched, priv_bg_density, priv_bg_rgb, priv_bg_touched):
+    """Accumulate dL/d(density) into grad_density (N,) and dL/d(sh) into grad_sh (N, 3B), and
+    the background's into grad_bg_density (K, L) and grad_bg_rgb (K, 3L).
 
-    ``rgb`` (M, 3) is the forward output and ``grad_rgb`` (M, 3) dL/drgb; touched (N,) uint8
-    gets 1 for every voxel that received a gradient. priv_* are (P-1, ...) part buffers.
+    ``rgb`` (M, 3) is the forward output and ``grad_rgb`` (M, 3) dL/drgb; touched (N,) and
+    bg_touched (K, L) uint8 get 1 for every voxel (background row and layer) that received a
+    gradient. priv_* are (P-1, ...) part buffers.
     """
     n_rays = origins.shape[0]
     n_parts = priv_density.shape[0] + 1
     for part in prange(n_parts):
         basis, idx, wts = _scratch(sh)
         if part == 0:
-            gd = grad_density
-            gs = grad_sh
-            tc = touched
+            gd, gs, tc = grad_density, grad_sh, touched
+            gbd, gbr, gbt = grad_bg_density, grad_bg_rgb, bg_touched
         else:
-            gd = priv_density[part - 1]
-            gs = priv_sh[part - 1]
-            tc = priv_touched[part - 1]
+            gd, gs, tc = priv_density[part - 1], priv_sh[part - 1], priv_touched[part - 1]
+            gbd, gbr, gbt = priv_bg_density[part - 1], priv_bg_rgb[part - 1], priv_bg_touched[part - 1]
         for r in range(part, n_rays, n_parts):
-            march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                         march, basis, idx, wts,
-                         MODE_BACKWARD, rgb, grad_rgb, gd, gs, tc)
+            march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb,
+                         origins, dirs, march, basis, idx, wts,
+                         MODE_BACKWARD, rgb, grad_rgb, gd, gs, tc, gbd, gbr, gbt)
     width = grad_sh.shape[1]
     for v in prange(grad_density.shape[0]):
         for p in range(n_parts - 1):
@@ -129,10 +136,22 @@ def render_backward(links, density, sh, n_basis, occ, scale, offset, origins, di
                     priv_sh[p, v, j] = 0
                 touched[v] = 1
                 priv_touched[p, v] = 0
+    n_layers = grad_bg_density.shape[1]
+    for v in prange(grad_bg_density.shape[0]):
+        for p in range(n_parts - 1):
+            for layer in range(n_layers):
+                if priv_bg_touched[p, v, layer]:
+                    grad_bg_density[v, layer] += priv_bg_density[p, v, layer]
+                    priv_bg_density[p, v, layer] = 0
+                    for c in range(3 * layer, 3 * layer + 3):
+                        grad_bg_rgb[v, c] += priv_bg_rgb[p, v, c]
+                        priv_bg_rgb[p, v, c] = 0
+                    bg_touched[v, layer] = 1
+                    priv_bg_touched[p, v, layer] = 0
 
 
 @_cached_kernel
-def max_weights(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
+def max_weights(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
                 march, out_max, priv_max):
     """out_max (N,) = max(out_max, largest weight of any sample each voxel is a corner of).
 
@@ -141,14 +160,13 @@ def max_weights(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
     n_parts = priv_max.shape[0] + 1
     for part in prange(n_parts):
         basis, idx, wts = _scratch(sh)
-        no_grad_sh = np.empty((0, sh.shape[1]), dtype=sh.dtype)
-        no_touch = np.empty(0, dtype=np.uint8)
+        no_d, no_sh, no_touch, no_bg_d, no_bg_rgb, no_bg_touch = _no_grads(sh)
         dest = out_max if part == 0 else priv_max[part - 1]
         for r in range(part, n_rays, n_parts):
             # origins stands in for the colour arrays, which this mode does not read.
-            march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                         march, basis, idx, wts,
-                         MODE_MAX_WEIGHT, origins, origins, dest, no_grad_sh, no_touch)
+            march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb,
+                         origins, dirs, march, basis, idx, wts,
+                         MODE_MAX_WEIGHT, origins, origins, dest, no_sh, no_touch, no_bg_d, no_bg_rgb, no_bg_touch)
     for v in prange(out_max.shape[0]):
         for p in range(n_parts - 1):
             if priv_max[p, v] > out_max[v]:

@@ -65,25 +65,28 @@ def _ray_kernels(dtype: np.dtype):
     scratch = from_dtype(dtype)
 
     @cuda.jit(device=True)
-    def march_one(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march, mode, rgb, grad_rgb,
-                  grad_density, grad_sh, touched):
+    def march_one(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
+                  march, mode, rgb, grad_rgb, grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb,
+                  bg_touched):
         # Corner rows fit int32 (links are int32), which saves registers over the CPU's int64.
-        return march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                            march, cuda.local.array(SCRATCH_SIZE, scratch),
+        return march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb,
+                            origins, dirs, march, cuda.local.array(SCRATCH_SIZE, scratch),
                             cuda.local.array(8, types.int32), cuda.local.array(8, scratch),
-                            mode, rgb, grad_rgb, grad_density, grad_sh, touched)
+                            mode, rgb, grad_rgb, grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb,
+                            bg_touched)
 
     @cuda.jit
-    def forward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
+    def forward(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
                 march, out_rgb, out_depth, out_acc):
         r = cuda.grid(1)
         if r >= origins.shape[0]:
             return
         # This mode neither reads the colour arrays nor writes the gradient ones: stand-ins.
-        res = march_one(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march,
-                        MODE_FORWARD, out_rgb, out_rgb,
+        res = march_one(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb,
+                        origins, dirs, march, MODE_FORWARD, out_rgb, out_rgb,
                         cuda.local.array(1, scratch), cuda.local.array((1, 1), scratch),
-                        cuda.local.array(1, types.uint8))
+                        cuda.local.array(1, types.uint8), cuda.local.array((1, 1), scratch),
+                        cuda.local.array((1, 1), scratch), cuda.local.array((1, 1), types.uint8))
         out_rgb[r, 0] = res[0]
         out_rgb[r, 1] = res[1]
         out_rgb[r, 2] = res[2]
@@ -91,22 +94,25 @@ def _ray_kernels(dtype: np.dtype):
         out_acc[r] = res[4]
 
     @cuda.jit
-    def backward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                 march, rgb, grad_rgb, grad_density, grad_sh, touched):
+    def backward(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
+                 march, rgb, grad_rgb, grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched):
         r = cuda.grid(1)
         if r < origins.shape[0]:
-            march_one(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march,
-                      MODE_BACKWARD, rgb, grad_rgb, grad_density, grad_sh, touched)
+            march_one(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb,
+                      origins, dirs, march, MODE_BACKWARD, rgb, grad_rgb, grad_density, grad_sh, touched,
+                      grad_bg_density, grad_bg_rgb, bg_touched)
 
     @cuda.jit
-    def max_weight(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
+    def max_weight(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
                    march, out_max):
         r = cuda.grid(1)
         if r < origins.shape[0]:
             # origins stands in for the colour arrays, which this mode does not read.
-            march_one(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march,
-                      MODE_MAX_WEIGHT, origins, origins, out_max,
-                      cuda.local.array((1, 1), scratch), cuda.local.array(1, types.uint8))
+            march_one(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb,
+                      origins, dirs, march, MODE_MAX_WEIGHT, origins, origins, out_max,
+                      cuda.local.array((1, 1), scratch), cuda.local.array(1, types.uint8),
+                      cuda.local.array((1, 1), scratch), cuda.local.array((1, 1), scratch),
+                      cuda.local.array((1, 1), types.uint8))
 
     return forward, backward, max_weight
 
@@ -119,42 +125,44 @@ def _vec3(values) -> tuple:
     return tuple(float(v) for v in values)
 
 
-def _launch_rays(kernel_index, links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                 march, outputs, stream):
+def _launch_rays(kernel_index, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb,
+                 origins, dirs, march, outputs, stream):
     n_rays = origins.shape[0]
     if n_rays == 0:
         return
     kernel = _ray_kernels(np.dtype(sh.dtype))[kernel_index]
     kernel[_blocks(n_rays, RAY_THREADS), RAY_THREADS, stream](
-        links, density, sh, n_basis, occ, _vec3(scale), _vec3(offset), origins, dirs,
+        links, density, sh, n_basis, occ, _vec3(scale), _vec3(offset), bg_links, bg_density, bg_rgb, origins, dirs,
         tuple(float(v) for v in march), *outputs)
 
 
-def render_forward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
+def render_forward(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
                    march, out_rgb, out_depth, out_acc, stream=0):
     """Render M rays: out_rgb (M, 3), out_depth (M,) world units, out_acc (M,) opacity."""
-    _launch_rays(0, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march,
-                 (out_rgb, out_depth, out_acc), stream)
+    _launch_rays(0, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
+                 march, (out_rgb, out_depth, out_acc), stream)
 
 
-def render_backward(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
-                    march, rgb, grad_rgb,
-                    grad_density, grad_sh, touched, stream=0):
-    """Accumulate dL/d(density) into grad_density (N,) and dL/d(sh) into grad_sh (N, 3B).
+def render_backward(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
+                    march, rgb, grad_rgb, grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched,
+                    stream=0):
+    """Accumulate dL/d(density) into grad_density (N,) and dL/d(sh) into grad_sh (N, 3B), and
+    the background's into grad_bg_density (K, L) and grad_bg_rgb (K, 3L).
 
-    ``rgb`` (M, 3) is the forward output and ``grad_rgb`` (M, 3) dL/drgb; touched (N,) uint8
-    gets 1 for every voxel that received a gradient.
+    ``rgb`` (M, 3) is the forward output and ``grad_rgb`` (M, 3) dL/drgb; touched (N,) and
+    bg_touched (K, L) uint8 get 1 for every voxel (background row and layer) that received a
+    gradient.
     """
-    _launch_rays(1, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march,
-                
-                 (rgb, grad_rgb, grad_density, grad_sh, touched), stream)
+    _launch_rays(1, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
+                 march, (rgb, grad_rgb, grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched),
+                 stream)
 
 
-def max_weights(links, density, sh, n_basis, occ, scale, offset, origins, dirs,
+def max_weights(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
                 march, out_max, stream=0):
     """out_max (N,) = max(out_max, largest weight of any sample each voxel is a corner of)."""
-    _launch_rays(2, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march,
-                 (out_max,), stream)
+    _launch_rays(2, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
+                 march, (out_max,), stream)
 
 
 @cuda.jit

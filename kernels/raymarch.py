@@ -14,7 +14,10 @@ Conventions (docs/architecture.md, Conventions; as svox2):
   * ``links[i, j, k] >= 0`` indexes the packed rows of ``density`` (N,) and ``sh`` (N, 3B)
     (channel-major: B red coefficients, then green, then blue); a negative link reads as zero;
   * a ray marches in grid space with a direction of unit grid length, at ``step`` voxels
-    per sample; ``world_step`` is the world length of one step, used for alpha and depth.
+    per sample; ``world_step`` is the world length of one step, used for alpha and depth;
+  * the optional background (svox2's multi-sphere image) lies outside the box's inscribed
+    sphere, in the box's normalised coordinates n = (g + 0.5) * 2 / R - 1 (the box is
+    [-1, 1]^3 there): see ``march_background``. Without one its arrays have no rows.
 """
 
 import math
@@ -52,6 +55,10 @@ MODE_MAX_WEIGHT = 2   # record each voxel's largest sample weight (for pruning)
 
 # The ray-marching settings every ray kernel takes as one tuple of floats, in this order.
 MARCH_FIELDS = ("step", "sigma_thresh", "stop_thresh", "bg_r", "bg_g", "bg_b")
+
+# svox2's margin on a ray's closest approach to the centre where the background starts
+# (keeps the sphere intersections of the first layers real).
+BG_SHELL = 1e-3
 
 
 def sh_basis(x, y, z, n_basis, out):
@@ -211,8 +218,9 @@ def max1(arr, i, v):
         arr[i] = v
 
 
-def march_ray(links, density, sh, n_basis, occ, scale, offset, ray, march, basis, idx, wts,
-              mode, colour, grad_density, grad_sh, touched):
+def march_ray(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, ray, march,
+              basis, idx, wts, mode, colour, grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb,
+              bg_touched):
     """March one world-space ray ``ray`` = (ox, oy, oz, dx, dy, dz); return (r, g, b, depth, opacity).
 
     ``march`` = (step, sigma_thresh, stop_thresh, bg_r, bg_g, bg_b): the ray-marching settings
@@ -222,13 +230,17 @@ def march_ray(links, density, sh, n_basis, occ, scale, offset, ray, march, basis
     MODE_FORWARD: the gradient arguments are not touched.
     MODE_BACKWARD: colour holds this ray's forward colour and dL/dcolour; the march is recomputed (O(1) memory) and dL/d(raw density) and dL/d(sh)
     are scattered into grad_density (N,) and grad_sh (N, 3B), with touched[row] set to 1
-    for every corner row that received a gradient.
+    for every corner row that received a gradient (the background's likewise, see
+    march_background).
     MODE_MAX_WEIGHT: grad_density (N,) receives, per voxel, the largest weight of any
-    sample it is a corner of; the other gradient arguments are not touched.
+    sample it is a corner of; the other gradient arguments are not touched and the
+    background is not marched (it comes after every voxel sample and changes no weight).
     ``occ`` is the block occupancy (uint8, cells grouped 2**BLOCK_SHIFT per axis);
-    ``scale``/``offset`` (3,) map world to grid coordinates; ``basis`` (SCRATCH_SIZE,), ``idx``
-    (8, int) and ``wts`` (8,) are caller-provided scratch. Depth is in world units along
-    the unit direction from the origin; opacity is 1 - final transmittance.
+    ``scale``/``offset`` (3,) map world to grid coordinates; ``bg_links`` (2R', R') int32,
+    ``bg_density`` (K, L) and ``bg_rgb`` (K, 3L) are the background (no rows: none); ``basis``
+    (SCRATCH_SIZE,), ``idx`` (8, int) and ``wts`` (8,) are caller-provided scratch. Depth
+    is in world units along the unit direction from the origin; opacity is 1 - final
+    transmittance (background samples included).
     """
     ox, oy, oz, dx, dy, dz = ray
     step, sigma_thresh, stop_thresh, bg_r, bg_g, bg_b = march
@@ -251,45 +263,188 @@ def march_ray(links, density, sh, n_basis, occ, scale, offset, ray, march, basis
     gdz *= world_per_unit
     world_step = world_per_unit * step
 
-    tmin, tmax = ray_box(gox, goy, goz, gdx, gdy, gdz, rx, ry, rz)
-    tmin = max(tmin, 0.0)
-    if not tmin <= tmax:
-        return bg_r, bg_g, bg_b, 0.0, 0.0
-    n_steps = int(math.floor((tmax - tmin) / step)) + 1
-
     accum = out_r * g_r + out_g * g_g + out_b * g_b
     trans = 1.0
     cr = 0.0
     cg = 0.0
     cb = 0.0
     depth = 0.0
-    k = 0
-    while k < n_steps:
-        t = tmin + k * step
-        px = gox + t * gdx
-        py = goy + t * gdy
-        pz = goz + t * gdz
-        lx, fx = cell_coord(px, rx)
-        ly, fy = cell_coord(py, ry)
-        lz, fz = cell_coord(pz, rz)
-        bx = lx >> BLOCK_SHIFT
-        by = ly >> BLOCK_SHIFT
-        bz = lz >> BLOCK_SHIFT
-        if occ[bx, by, bz] == 0:
-            # Every sample inside an empty block reads zero density: jump past the block.
-            # The small backoff keeps rounding from skipping a sample of the next block.
-            dt = block_exit(px, py, pz, gdx, gdy, gdz, bx, by, bz,
-                            occ.shape[0], occ.shape[1], occ.shape[2])
-            if dt == math.inf:
-                break
-            k = max(k + 1, int(math.ceil((t + dt - tmin) / step - 1e-4)))
+    tmin, tmax = ray_box(gox, goy, goz, gdx, gdy, gdz, rx, ry, rz)
+    tmin = max(tmin, 0.0)
+    if tmin <= tmax:
+        n_steps = int(math.floor((tmax - tmin) / step)) + 1
+        k = 0
+        while k < n_steps:
+            t = tmin + k * step
+            px = gox + t * gdx
+            py = goy + t * gdy
+            pz = goz + t * gdz
+            lx, fx = cell_coord(px, rx)
+            ly, fy = cell_coord(py, ry)
+            lz, fz = cell_coord(pz, rz)
+            bx = lx >> BLOCK_SHIFT
+            by = ly >> BLOCK_SHIFT
+            bz = lz >> BLOCK_SHIFT
+            if occ[bx, by, bz] == 0:
+                # Every sample inside an empty block reads zero density: jump past the block.
+                # The small backoff keeps rounding from skipping a sample of the next block.
+                dt = block_exit(px, py, pz, gdx, gdy, gdz, bx, by, bz,
+                                occ.shape[0], occ.shape[1], occ.shape[2])
+                if dt == math.inf:
+                    break
+                k = max(k + 1, int(math.ceil((t + dt - tmin) / step - 1e-4)))
+                continue
+            corners(links, lx, ly, lz, fx, fy, fz, idx, wts)
+            sigma = interp_density(density, idx, wts)
+            if sigma > sigma_thresh:
+                alpha = 1.0 - math.exp(-sigma * world_step)
+                weight = trans * alpha
+                c0, c1, c2 = interp_rgb(sh, idx, wts, basis, n_basis)
+                m0 = max(c0, 0.0)
+                m1 = max(c1, 0.0)
+                m2 = max(c2, 0.0)
+                trans *= 1.0 - alpha
+                if mode == MODE_BACKWARD:
+                    total = m0 * g_r + m1 * g_g + m2 * g_b
+                    accum -= weight * total
+                    dsigma = world_step * (trans * total - accum)
+                    scatter_sample(n_basis, idx, wts, basis, weight, dsigma,
+                                   c0 > 0.0, c1 > 0.0, c2 > 0.0, g_r, g_g, g_b,
+                                   grad_density, grad_sh, touched)
+                else:
+                    if mode == MODE_MAX_WEIGHT:
+                        record_max_weight(idx, weight, grad_density)
+                    cr += weight * m0
+                    cg += weight * m1
+                    cb += weight * m2
+                    depth += weight * t * world_per_unit
+                if trans < stop_thresh:
+                    break
+            k += 1
+    if bg_links.shape[0] > 0 and mode != MODE_MAX_WEIGHT and trans >= stop_thresh:
+        # The background continues the same ray (same transmittance and, backwards, the same
+        # accum) in the box's normalised coordinates, where a unit step is 1 / nlen grid units.
+        ndx = gdx * 2.0 / rx
+        ndy = gdy * 2.0 / ry
+        ndz = gdz * 2.0 / rz
+        nlen = math.sqrt(ndx * ndx + ndy * ndy + ndz * ndz)
+        ray_n = ((gox + 0.5) * 2.0 / rx - 1.0, (goy + 0.5) * 2.0 / ry - 1.0, (goz + 0.5) * 2.0 / rz - 1.0,
+                 ndx / nlen, ndy / nlen, ndz / nlen)
+        br, bgc, bb, bdepth, trans = march_background(
+            bg_links, bg_density, bg_rgb, ray_n, world_per_unit / nlen, step, sigma_thresh, stop_thresh,
+            trans, accum, mode, g_r, g_g, g_b, idx, wts, grad_bg_density, grad_bg_rgb, bg_touched)
+        cr += br
+        cg += bgc
+        cb += bb
+        depth += bdepth
+    return cr + trans * bg_r, cg + trans * bg_g, cb + trans * bg_b, depth, 1.0 - trans
+
+
+def bg_start_radius(ox, oy, oz, dx, dy, dz):
+    """(start, b, oo) of a ray with normalised origin o and unit direction d: b = o . d,
+    oo = |o|^2, and the radius (>= 1) at which its background part starts.
+
+    The background samples a ray where its distance from the centre grows: past its closest
+    approach (svox2's inner radius: that distance plus BG_SHELL) or, when the closest
+    approach lies behind the origin, from the origin on."""
+    b = ox * dx + oy * dy + oz * dz
+    oo = ox * ox + oy * oy + oz * oz
+    if b < 0.0:
+        start = math.sqrt(max(oo - b * b, 0.0)) + BG_SHELL
+    else:
+        start = math.sqrt(oo)
+    return max(start, 1.0), b, oo
+
+
+def bg_corners(bg_links, ux, uy, uz, z, n_layers, idx, wts):
+    """The background's 8 interpolation corners around unit direction u at layer coordinate z.
+
+    Equirectangular map about the z axis: pixel (i, j) of bg_links (2R, R) sits at longitude
+    atan2(y, x) = pi (i / R - 1) and latitude asin(z) = pi (1/2 - j / R); longitude wraps,
+    latitude and the layer coordinate clamp. Fills idx[0:8] with the corners' rows (negative:
+    empty) and wts[0:8] with their weights; corner n reads layer lz + (n & 1). Returns lz."""
+    width = bg_links.shape[0]
+    reso = bg_links.shape[1]
+    lat = math.asin(min(max(uz, -1.0), 1.0))
+    lon = math.atan2(uy, ux)
+    x = min(max(reso * (1.0 + lon / math.pi), 0.0), 1.0 * width)
+    y = reso * (0.5 - lat / math.pi)
+    lx = min(int(x), width - 1)
+    fx = x - lx
+    nx = lx + 1 if lx + 1 < width else 0
+    ly, fy = cell_coord(y, reso)
+    lz, fz = cell_coord(z, n_layers)
+    n = 0
+    for i in range(2):
+        px = nx if i == 1 else lx
+        wx = fx if i == 1 else 1.0 - fx
+        for j in range(2):
+            wy = fy if j == 1 else 1.0 - fy
+            row = bg_links[px, ly + j]
+            for k in range(2):
+                idx[n] = row
+                wts[n] = wx * wy * (fz if k == 1 else 1.0 - fz)
+                n += 1
+    return lz
+
+
+def bg_value(data, idx, wts, lz, stride, col):
+    """Interpolated data[row, stride * layer + col] over the corners bg_corners filled."""
+    s = 0.0
+    for n in range(8):
+        row = idx[n]
+        if row >= 0:
+            s += wts[n] * data[row, stride * (lz + (n & 1)) + col]
+    return s
+
+
+def march_background(bg_links, bg_density, bg_rgb, ray_n, world_per_n, step, sigma_thresh, stop_thresh,
+                     trans, accum, mode, g_r, g_g, g_b, idx, wts, grad_bg_density, grad_bg_rgb, bg_touched):
+    """The background part of a ray (svox2's multi-sphere image); returns (r, g, b, depth, trans).
+
+    ``ray_n`` = (origin, unit direction) in the box's normalised coordinates, where the box is
+    [-1, 1]^3; ``world_per_n`` is the world length of a unit step there. The background is L
+    layers (bg_density (K, L), bg_rgb (K, 3L): raw r, g, b per layer) of an equirectangular
+    map (bg_links (2R, R), see bg_corners); layer coordinate z = (1 - 1/r) L - 0.5, so layers
+    are uniform in inverse radius between the unit sphere and infinity. The ray samples the
+    spheres of radius r_i = n / (n - i - 0.5), n = int(L / step) + 2, past its start radius
+    (bg_start_radius), at their far intersection; sample i covers the inverse-radius interval
+    since the previous one, so alpha = 1 - exp(-sigma * (1/r_prev - 1/r_i) * world_per_n), and
+    its colour is max(C0 * raw + 0.5, 0) (svox2's scaling of the rgb data). ``trans`` is the
+    transmittance the foreground left; the march stops as the foreground's does.
+    MODE_BACKWARD: ``accum`` is svox2's running remainder after the foreground (forward
+    colour . g minus what the foreground samples took); dL/d(raw density) and dL/d(raw rgb)
+    are scattered into grad_bg_density and grad_bg_rgb and bg_touched[row, layer] set to 1.
+    """
+    ox, oy, oz, dx, dy, dz = ray_n
+    n_layers = bg_density.shape[1]
+    inner, b, oo = bg_start_radius(ox, oy, oz, dx, dy, dz)
+    n_spheres = int(n_layers / step) + 2
+    invr_last = 1.0 / inner
+    cr = 0.0
+    cg = 0.0
+    cb = 0.0
+    depth = 0.0
+    for i in range(n_spheres):
+        r = n_spheres / (n_spheres - i - 0.5)
+        if r < inner:
             continue
-        corners(links, lx, ly, lz, fx, fy, fz, idx, wts)
-        sigma = interp_density(density, idx, wts)
+        disc = b * b - oo + r * r
+        if disc < 0.0:
+            continue
+        t = math.sqrt(disc) - b
+        invr = 1.0 / r
+        lz = bg_corners(bg_links, (ox + t * dx) * invr, (oy + t * dy) * invr, (oz + t * dz) * invr,
+                        (1.0 - invr) * n_layers - 0.5, n_layers, idx, wts)
+        sigma = bg_value(bg_density, idx, wts, lz, 1, 0)
+        dt = (invr_last - invr) * world_per_n
+        invr_last = invr
         if sigma > sigma_thresh:
-            alpha = 1.0 - math.exp(-sigma * world_step)
+            alpha = 1.0 - math.exp(-sigma * dt)
             weight = trans * alpha
-            c0, c1, c2 = interp_rgb(sh, idx, wts, basis, n_basis)
+            c0 = C0 * bg_value(bg_rgb, idx, wts, lz, 3, 0) + 0.5
+            c1 = C0 * bg_value(bg_rgb, idx, wts, lz, 3, 1) + 0.5
+            c2 = C0 * bg_value(bg_rgb, idx, wts, lz, 3, 2) + 0.5
             m0 = max(c0, 0.0)
             m1 = max(c1, 0.0)
             m2 = max(c2, 0.0)
@@ -297,25 +452,41 @@ def march_ray(links, density, sh, n_basis, occ, scale, offset, ray, march, basis
             if mode == MODE_BACKWARD:
                 total = m0 * g_r + m1 * g_g + m2 * g_b
                 accum -= weight * total
-                dsigma = world_step * (trans * total - accum)
-                scatter_sample(n_basis, idx, wts, basis, weight, dsigma,
-                               c0 > 0.0, c1 > 0.0, c2 > 0.0, g_r, g_g, g_b,
-                               grad_density, grad_sh, touched)
+                scatter_background(idx, wts, lz, weight, dt * (trans * total - accum),
+                                   c0 > 0.0, c1 > 0.0, c2 > 0.0, g_r, g_g, g_b,
+                                   grad_bg_density, grad_bg_rgb, bg_touched)
             else:
-                if mode == MODE_MAX_WEIGHT:
-                    record_max_weight(idx, weight, grad_density)
                 cr += weight * m0
                 cg += weight * m1
                 cb += weight * m2
-                depth += weight * t * world_per_unit
+                depth += weight * t * world_per_n
             if trans < stop_thresh:
                 break
-        k += 1
-    return cr + trans * bg_r, cg + trans * bg_g, cb + trans * bg_b, depth, 1.0 - trans
+    return cr, cg, cb, depth, trans
 
 
-def march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, dirs, march,
-                 basis, idx, wts, mode, rgb, grad_rgb, grad_density, grad_sh, touched):
+def scatter_background(idx, wts, lz, weight, dsigma, on_r, on_g, on_b, g_r, g_g, g_b,
+                       grad_bg_density, grad_bg_rgb, bg_touched):
+    """Scatter one background sample's gradients to its 8 corners (colour only where it was not clamped)."""
+    sr = C0 * weight * g_r if on_r else 0.0
+    sg = C0 * weight * g_g if on_g else 0.0
+    sb = C0 * weight * g_b if on_b else 0.0
+    for n in range(8):
+        row = idx[n]
+        if row < 0:
+            continue
+        layer = lz + (n & 1)
+        w = wts[n]
+        add2(grad_bg_density, row, layer, w * dsigma)
+        add2(grad_bg_rgb, row, 3 * layer, w * sr)
+        add2(grad_bg_rgb, row, 3 * layer + 1, w * sg)
+        add2(grad_bg_rgb, row, 3 * layer + 2, w * sb)
+        bg_touched[row, layer] = 1
+
+
+def march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
+                 march, basis, idx, wts, mode, rgb, grad_rgb, grad_density, grad_sh, touched,
+                 grad_bg_density, grad_bg_rgb, bg_touched):
     """march_ray for ray ``r`` of ``origins`` and ``dirs`` (M, 3) under the settings ``march``.
 
     This is the whole per-ray body of every target's kernels. ``rgb`` and ``grad_rgb``
@@ -331,8 +502,9 @@ def march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, origins, di
     # a long ray enough to change its gradients by 1e-5 between the CPU and the GPU.
     ray = (origins[r, 0] * 1.0, origins[r, 1] * 1.0, origins[r, 2] * 1.0,
            dirs[r, 0] * 1.0, dirs[r, 1] * 1.0, dirs[r, 2] * 1.0)
-    return march_ray(links, density, sh, n_basis, occ, scale, offset, ray, march, basis, idx, wts,
-                     mode, colour, grad_density, grad_sh, touched)
+    return march_ray(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, ray, march,
+                     basis, idx, wts, mode, colour, grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb,
+                     bg_touched)
 
 
 def scatter_sample(n_basis, idx, wts, basis, weight, dsigma, on_r, on_g, on_b,
@@ -369,5 +541,6 @@ def record_max_weight(idx, weight, max_weight):
 DEVICE_FUNCTIONS = (
     "block_active", "add1", "add2", "max1", "sh_basis", "slab", "ray_box", "cell_coord", "corners",
     "interp_density", "interp_rgb", "_axis_exit", "block_exit",
-    "scatter_sample", "record_max_weight", "march_ray", "march_ray_at",
+    "scatter_sample", "record_max_weight", "bg_start_radius", "bg_corners", "bg_value", "scatter_background",
+    "march_background", "march_ray", "march_ray_at",
 )

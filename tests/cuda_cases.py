@@ -11,8 +11,9 @@ import numpy as np
 import torch
 
 from gridutil import (corner_density_grid, random_grid, rays_at_box, rays_grazing_unit_box, rays_inside_box,
-                      rays_missing_box, two_cluster_scene)
+                      rays_missing_box, rays_pole_and_seam, two_cluster_scene, with_background)
 from plenox.backend import backend_for
+from plenox.models.background import Background
 from plenox.models.grid import SparseGrid
 from plenox.models.grid_autograd import GridGrads, RenderOptions, max_weights, render_rays
 
@@ -57,15 +58,36 @@ _RAY_CASES = {
     "pruned_empty_blocks": lambda dtype: (*two_cluster_scene(12, dtype), RenderOptions(stop_thresh=0.0)),
     "early_stop": _early_stop,
     "gated_blocks": _gated_blocks,
+    "background": lambda dtype: _background(dtype),
+    "background_inside_stop": lambda dtype: _background_inside_stop(dtype),
 }
+
+
+def _background(dtype):
+    """Rays from outside the box through a grid and a sparse background."""
+    grid = with_background(random_grid(basis_dim=4, seed=12, dtype=dtype), seed=12, fill=0.7)
+    return grid, *rays_at_box(grid, 12, seed=12, spread=1.5), RenderOptions()
+
+
+def _background_inside_stop(dtype):
+    """Rays from inside the box (and along the map's pole and seam) through a dense
+    background that stops them."""
+    grid = with_background(random_grid(seed=13, density_range=(-4.0, 2.0), dtype=dtype), seed=13,
+                           density_range=(50.0, 300.0))
+    origins, dirs = rays_inside_box(grid, 8, seed=13)
+    pole_o, pole_d = rays_pole_and_seam(grid)
+    return grid, torch.cat([origins, pole_o]), torch.cat([dirs, pole_d]), RenderOptions(stop_thresh=0.01)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 RAY_CASES = [f"{name}-{dtype}" for name in _RAY_CASES for dtype in DTYPES]
 
 
 def _fresh(grid: SparseGrid, device) -> SparseGrid:
-    """A copy of ``grid`` on ``device`` with no gradients or touched voxels."""
+    """A copy of ``grid`` (and its background) on ``device`` with no gradients or touched voxels."""
+    bg = grid.background
+    if bg is not None:
+        bg = Background(bg.links, bg.density.detach().clone(), bg.rgb.detach().clone())
     return SparseGrid(grid.links, grid.density.detach().clone(), grid.sh.detach().clone(),
-                      grid.center, grid.radius, grid.basis_dim).to(device)
+                      grid.center, grid.radius, grid.basis_dim, bg).to(device)
 
 
 def run_ray_case(case: str, device) -> dict:
@@ -76,12 +98,18 @@ def run_ray_case(case: str, device) -> dict:
     grid = _fresh(grid, device)
     origins, dirs = origins.to(device), dirs.to(device)
     grads = GridGrads(grid.density.detach(), grid.sh.detach())
+    if grid.background is not None:
+        voxels = grid.background.voxels()
+        grads.background = GridGrads(voxels.density, voxels.sh)
     out = render_rays(grid, origins, dirs, options, grads)
     weights = torch.randn(origins.shape[0], 3, generator=torch.Generator().manual_seed(0),
                           dtype=origins.dtype).to(device)
     (out["rgb"] * weights).sum().backward()
     results = dict(out, active_blocks=grid.active_occupancy(options.sigma_thresh), grad_density=grads.density,
                    grad_sh=grads.sh, touched=grads.touched, max_weight=max_weights(grid, origins, dirs, options))
+    if grads.background is not None:
+        results.update(grad_bg_density=grads.background.density, grad_bg_rgb=grads.background.sh,
+                       bg_touched=grads.background.touched)
     return {key: value.detach().cpu().numpy() for key, value in results.items()}
 
 

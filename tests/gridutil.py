@@ -90,3 +90,31 @@ def corner_density_grid(dtype=torch.float64):
         outside = grid.links[~corner & (grid.links >= 0)].long()
         grid.density[outside] = -grid.density[outside].abs()
     return grid
+
+
+def with_background(grid, reso=6, layers=5, seed=0, fill=0.8, density_range=(-5.0, 60.0)):
+    """``grid`` with a random background model of a 2R x R map (``fill`` of its pixels
+    allocated) and ``layers`` layers; densities span ``density_range`` so the gate cuts some."""
+    from plenox.models.background import Background
+
+    rng = np.random.default_rng(seed)
+    mask = rng.random((2 * reso, reso)) < fill
+    links = np.full(mask.shape, -1, dtype=np.int32)
+    links[mask] = np.arange(int(mask.sum()), dtype=np.int32)
+    gen = torch.Generator().manual_seed(seed)
+    dtype = grid.density.dtype
+    lo, hi = density_range
+    density = torch.rand(int(mask.sum()), layers, generator=gen, dtype=dtype) * (hi - lo) + lo
+    rgb = torch.randn(int(mask.sum()), layers, 3, generator=gen, dtype=dtype) * 1.5
+    return SparseGrid(grid.links, grid.density.detach(), grid.sh.detach(), grid.center, grid.radius, grid.basis_dim,
+                      Background(torch.from_numpy(links), density, rgb))
+
+
+def rays_pole_and_seam(grid):
+    """4 rays from the box centre: within a degree of the background's poles (z; exactly on a
+    pole the longitude, and so the pixel, would hang on rounding), and along -x just either
+    side of where the map's longitude wraps."""
+    dtype = grid.density.dtype
+    origins = grid.center.to(dtype).expand(4, 3).contiguous()
+    dirs = torch.tensor([[0.01, 0.02, 1.0], [-0.02, 0.01, -1.0], [-1.0, 1e-3, 0.2], [-1.0, -1e-3, -0.1]], dtype=dtype)
+    return origins, dirs

@@ -161,7 +161,7 @@ def test_default_config_follows_the_capture_kind(tmp_path, hemisphere):
     write_llff_scene(tmp_path / "forward")
     write_blender_scene(tiny_scene(size=8), tmp_path / "blender")
     name, why = default_config_choice(str(tmp_path / "object"))
-    assert name == "custom" and why.startswith("object-centric")
+    assert name == "unbounded" and why.startswith("object-centric")
     assert capture_kind(tmp_path / "object").kind == OBJECT
     name, why = default_config_choice(str(tmp_path / "forward"))
     assert name == "llff" and why.startswith("forward-facing")
@@ -177,7 +177,7 @@ def test_cli_fit_on_a_colmap_capture_says_what_it_picked(tmp_path, hemisphere, c
     code = main(["fit", str(tmp_path / "capture"), "--out", str(tmp_path / "run"), "--quiet", *TINY_FIT])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "config custom: object-centric" in out and "--config" in out
+    assert "config unbounded: object-centric" in out and "--config" in out
     assert "capture: 16x16 images, pixel budget 1 MP per image -> 16x16, downscale 1" in out
     assert "box 0.375 x the camera distance" in out
     metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())

@@ -18,7 +18,9 @@ class GridArrays(NamedTuple):
 
     links int32 (Rx, Ry, Rz); density (N,) and sh (N, 3B) of one float dtype; basis_dim B;
     occupancy uint8 block occupancy (only blocks with a corner of density > sigma_thresh);
-    scale, offset float64 (3,): grid coordinates = world * scale + offset.
+    scale, offset float64 (3,): grid coordinates = world * scale + offset; the background
+    (plenox.models.background): bg_links int32 (2R, R), bg_density (K, L), bg_rgb (K, 3L) in
+    the grid's dtype, with no rows when the grid has none.
     """
 
     links: torch.Tensor
@@ -28,6 +30,9 @@ class GridArrays(NamedTuple):
     occupancy: torch.Tensor
     scale: np.ndarray
     offset: np.ndarray
+    bg_links: torch.Tensor
+    bg_density: torch.Tensor
+    bg_rgb: torch.Tensor
 
 
 class MarchSettings(NamedTuple):

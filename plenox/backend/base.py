@@ -23,7 +23,8 @@ class KernelBackend:
 
     @staticmethod
     def _grid_args(grid: GridArrays) -> tuple:
-        return (grid.links, grid.density, grid.sh, grid.basis_dim, grid.occupancy, grid.scale, grid.offset)
+        return (grid.links, grid.density, grid.sh, grid.basis_dim, grid.occupancy, grid.scale, grid.offset,
+                grid.bg_links, grid.bg_density, grid.bg_rgb)
 
     def forward(self, grid: GridArrays, march: MarchSettings, origins, dirs):
         """rgb (M, 3), depth (M,), acc (M,) for rays (M, 3)."""
@@ -37,14 +38,18 @@ class KernelBackend:
         return rgb, depth, acc
 
     def backward(self, grid: GridArrays, march: MarchSettings, origins, dirs, rgb, grad_rgb,
-                 grad_density, grad_sh, touched):
+                 grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched):
         """Add dL/d(density) into grad_density (N,) and dL/d(sh) into grad_sh (N, 3B) for
-        dL/drgb (M, 3), and set touched (N,) uint8 to 1 for every voxel that got a gradient.
+        dL/drgb (M, 3), and set touched (N,) uint8 to 1 for every voxel that got a gradient;
+        likewise the background's into grad_bg_density (K, L), grad_bg_rgb (K, 3L) and
+        bg_touched (K, L) (no rows without a background).
         The buffers belong to the caller (zero them to start afresh); returns them."""
         if origins.shape[0]:
             self._run("render_backward", (*self._grid_args(grid), origins, dirs, march.as_floats(),
-                                          rgb, grad_rgb, grad_density, grad_sh, touched), origins,
-                      scatter=(("density", grad_density), ("sh", grad_sh), ("touched", touched)))
+                                          rgb, grad_rgb, grad_density, grad_sh, touched,
+                                          grad_bg_density, grad_bg_rgb, bg_touched), origins,
+                      scatter=(("density", grad_density), ("sh", grad_sh), ("touched", touched),
+                               ("bg_density", grad_bg_density), ("bg_rgb", grad_bg_rgb), ("bg_touched", bg_touched)))
         return grad_density, grad_sh, touched
 
     def max_weights(self, grid: GridArrays, march: MarchSettings, origins, dirs, out_max):

@@ -2,10 +2,12 @@
 
 Formats (``export_run``):
   svox2  the official code's ckpt.npz: links, density_data (N, 1) float32, sh_data (N, 3B)
-         float16, radius, center, basis_type
+         float16, radius, center, basis_type; and a background model as svox2's
+         background_links / background_data, resampled to svox2's map
   ply    point cloud of the occupied voxels: x, y, z (world), red, green, blue (the SH DC
-         colour), density; binary little-endian
-  mesh   marching cubes of the density field, vertex colours from the SH; .ply or .obj
+         colour), density; binary little-endian; the grid only (not the background model)
+  mesh   marching cubes of the density field, vertex colours from the SH; .ply or .obj; the
+         grid only
   video  an orbit video (mp4), as ``plenox render --orbit``
   depth  16-bit depth PNGs and colourised previews of a split's views (or of an orbit)
 """
@@ -84,7 +86,8 @@ def export_run(path: str, fmt: str, out: str | None = None, density_thresh: floa
     DEFAULT_DENSITY_THRESH). resolution:
     mesh lattice samples along the longest axis (default the grid's). frames: orbit frames
     (video: default 120; depth: an orbit instead of the split's views when given).
-    device: where video and depth frames render (auto, cpu, cuda).
+    device: where video and depth frames render (auto, cpu, cuda). With a background model,
+    "note" says what became of it.
     """
     density_thresh = DEFAULT_DENSITY_THRESH if density_thresh is None else density_thresh
     check_export_options(fmt, density_thresh, resolution, frames, scene_scale)
@@ -103,14 +106,20 @@ def export_run(path: str, fmt: str, out: str | None = None, density_thresh: floa
 
 def export_grid(grid: SparseGrid, fmt: str, target: Path, density_thresh: float, resolution: int | None,
                 scene_scale: float) -> dict:
-    """Write the grid-only formats (svox2, ply, mesh); returns what was written, counted."""
+    """Write the grid-only formats (svox2, ply, mesh); returns what was written, counted (and a
+    "note" on the background model when the grid has one)."""
+    note = {}
+    if grid.background is not None:
+        note["note"] = ("background model written as svox2's background_links / background_data, resampled to "
+                        "svox2's map (poles on y)" if fmt == "svox2" else
+                        f"foreground only: the {fmt} holds the grid's box, not the background model behind it")
     if fmt == "svox2":
         write_svox2(grid, target, scene_scale)
-        return {"voxels": grid.n_voxels, "bytes": target.stat().st_size}
+        return {"voxels": grid.n_voxels, "bytes": target.stat().st_size, **note}
     if fmt == "ply":
         points = point_cloud(grid, density_thresh)
         atomic_write_bytes(target, ply_bytes(points))
-        return {"points": len(points["x"]), "bytes": target.stat().st_size}
+        return {"points": len(points["x"]), "bytes": target.stat().st_size, **note}
     if target.suffix.lower() not in MESH_SUFFIXES:   # checked before the costly extraction
         raise ExportError(f"{target}: a mesh is written as {' or '.join(MESH_SUFFIXES)}")
     try:
@@ -118,7 +127,7 @@ def export_grid(grid: SparseGrid, fmt: str, target: Path, density_thresh: float,
     except ValueError as err:
         raise ExportError(str(err)) from None
     write_mesh(target, mesh["vertices"], mesh["colors"], mesh["faces"])
-    return {"vertices": len(mesh["vertices"]), "faces": len(mesh["faces"]), "bytes": target.stat().st_size}
+    return {"vertices": len(mesh["vertices"]), "faces": len(mesh["faces"]), "bytes": target.stat().st_size, **note}
 
 
 def export_renders(run: RunDir, fmt: str, target: Path, frames: int | None, split: str, views: int,

@@ -83,6 +83,19 @@ def model_lines(info: dict) -> list[str]:
     return [*lines[:-1], f"{lines[-1]}, folder {info['folder_bytes'] / MB:.1f} MB"]
 
 
+def box_lines(info: dict) -> list[str]:
+    """Where a grid's box ends and what lies behind it (nothing for other models)."""
+    if "box_radius" not in info:
+        return []
+    center = ", ".join(f"{c:.3g}" for c in info["box_center"])
+    radius = ", ".join(f"{r:.3g}" for r in info["box_radius"])
+    bg = info["background_model"]
+    behind = ("the background colour only" if bg is None else
+              f"a background model of {bg['layers']} layers of {bg['map'][0]}x{bg['map'][1]} pixels "
+              "(svox2's multi-sphere image) from the box's inscribed sphere to infinity")
+    return [f"box: centre ({center}), half-size ({radius}); behind it: {behind}"]
+
+
 def training_line(t: dict, resumable: bool) -> str:
     """One line of a ``training_summary``."""
     line = (f"training: step {t['steps']} after {t['seconds']:.0f} s (last log record), "
@@ -94,7 +107,7 @@ def training_line(t: dict, resumable: bool) -> str:
 
 def format_info(info: dict) -> list[str]:
     """Human-readable lines of a ``run_info`` dict."""
-    lines = [f"{info['path']}: {info['scene']} ({info['source']})", *model_lines(info)]
+    lines = [f"{info['path']}: {info['scene']} ({info['source']})", *model_lines(info), *box_lines(info)]
     if info["training"]:
         lines.append(training_line(info["training"], info["resumable"]))
     e = info["eval"]

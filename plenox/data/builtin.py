@@ -32,11 +32,13 @@ AMBIENT, DIFFUSE, SPECULAR, SHININESS = 0.3, 0.7, 0.35, 24.0
 SUPERSAMPLE = 2  # rays per pixel side; edges get anti-aliased coverage like a real render
 
 
-def hemisphere_cameras(n: int, size: int, rng: np.random.Generator) -> Cameras:
-    """``n`` cameras of ``size`` x ``size`` pixels, uniform in azimuth and random in elevation, looking at the origin."""
+def hemisphere_cameras(n: int, size: int, rng: np.random.Generator, elevations=(MIN_ELEVATION, MAX_ELEVATION)
+                       ) -> Cameras:
+    """``n`` cameras of ``size`` x ``size`` pixels, uniform in azimuth and random in elevation
+    (radians, within ``elevations``), looking at the origin."""
     azimuth = rng.uniform(0.0, 2.0 * math.pi, n)
     # Uniform in sin(elevation) is uniform in area over the band of the sphere.
-    elevation = np.arcsin(rng.uniform(math.sin(MIN_ELEVATION), math.sin(MAX_ELEVATION), n))
+    elevation = np.arcsin(rng.uniform(math.sin(elevations[0]), math.sin(elevations[1]), n))
     pos = CAMERA_DISTANCE * np.stack(
         [np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)], axis=1
     )

@@ -17,11 +17,13 @@ from plenox.backend import GridArrays, backend_for
 from plenox.io.atomic import atomic_write
 from plenox.io.checked import read_npz
 from plenox.kernels.raymarch import BLOCK_SHIFT
+from plenox.models.background import Background
 from plenox.models.sh import check_basis_dim
 from plenox.errors import DamagedFileError, GridFileError
 
 SVOX2_BASIS_TYPE_SH = 1
 REQUIRED_NPZ_KEYS = ("radius", "center", "links", "density_data", "sh_data")
+BACKGROUND_NPZ_KEYS = ("background_links", "background_data", "background_up")
 
 
 
@@ -81,10 +83,12 @@ class SparseGrid(torch.nn.Module):
     """Sparse voxel grid with density and SH parameters.
 
     links: int32 (Rx, Ry, Rz); density: (N,) raw sigma; sh: (N, 3 * basis_dim);
-    center, radius: world box (3,) in world units.
+    center, radius: world box (3,) in world units; background: what lies outside the box's
+    inscribed sphere (plenox.models.background), or None (then nothing is behind the box
+    but the render options' background colour).
     """
 
-    def __init__(self, links, density, sh, center, radius, basis_dim: int):
+    def __init__(self, links, density, sh, center, radius, basis_dim: int, background: Background | None = None):
         super().__init__()
         check_basis_dim(basis_dim)
         links = torch.as_tensor(links)
@@ -107,6 +111,10 @@ class SparseGrid(torch.nn.Module):
         if (self.radius <= 0).any():
             raise ValueError(f"radius must be positive, got {self.radius.tolist()}")
         self.basis_dim = basis_dim
+        if background is not None and background.density.dtype != self.density.dtype:
+            raise ValueError(f"background must share the grid's dtype {self.density.dtype}, "
+                             f"got {background.density.dtype}")
+        self.background = background
         self._occupancy = None
         self._active = None          # (cache key, density-aware block occupancy)
         self._density_epoch = 0      # bumped by mark_density_changed after every in-place write
@@ -147,8 +155,9 @@ class SparseGrid(torch.nn.Module):
 
     @property
     def nbytes(self) -> int:
-        """Bytes the grid's arrays (links, density, sh) take in memory."""
-        return sum(t.numel() * t.element_size() for t in (self.links, self.density, self.sh))
+        """Bytes the grid's arrays (links, density, sh, and the background's) take in memory."""
+        own = sum(t.numel() * t.element_size() for t in (self.links, self.density, self.sh))
+        return own + (self.background.nbytes if self.background is not None else 0)
 
     def scale_offset(self) -> tuple[np.ndarray, np.ndarray]:
         """(scale, offset), float64 (3,): grid = world * scale + offset."""
@@ -202,8 +211,13 @@ class SparseGrid(torch.nn.Module):
     def kernel_arrays(self, sigma_thresh: float) -> GridArrays:
         """The grid as the kernels read it, with the block occupancy of density > sigma_thresh."""
         scale, offset = self.scale_offset()
+        if self.background is not None:
+            bg = self.background.kernel_arrays()
+        else:
+            bg = (torch.empty((0, 0), dtype=torch.int32, device=self.links.device),
+                  self.density.new_empty((0, 0)), self.density.new_empty((0, 0)))
         return GridArrays(self.links, self.density.detach(), self.sh.detach(), self.basis_dim,
-                          self.active_occupancy(sigma_thresh), scale, offset)
+                          self.active_occupancy(sigma_thresh), scale, offset, *bg)
 
     def voxel_mask(self, rows: torch.Tensor) -> np.ndarray:
         """bool (Rx, Ry, Rz): True at the linked voxels whose row is True in ``rows`` (bool (N,))."""
@@ -225,7 +239,8 @@ class SparseGrid(torch.nn.Module):
         on this grid's device.
 
         keep: optional bool (Rx', Ry', Rz') of new voxels to allocate (default: all).
-        Voxel centres past the old grid's outer centres read the clamped border value.
+        Voxel centres past the old grid's outer centres read the clamped border value. The
+        background is kept as it is.
         """
         res = check_resolution(resolution)
         mask = np.ones(res, dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
@@ -238,11 +253,12 @@ class SparseGrid(torch.nn.Module):
             data = torch.cat([self.density[:, None], self.sh], dim=1)
             values = trilinear(self.links, data.to(torch.float64), old_coords).to(self.density.dtype)
         return SparseGrid(torch.from_numpy(links_from_mask(mask)), values[:, 0], values[:, 1:],
-                          self.center, self.radius, self.basis_dim).to(self.links.device)
+                          self.center, self.radius, self.basis_dim, self.background).to(self.links.device)
 
     def prune(self, keep, dilate: int = 0) -> "SparseGrid":
         """A new grid keeping the linked voxels where ``keep`` (bool (Rx, Ry, Rz)) is True,
-        after growing ``keep`` by ``dilate`` steps of the 26-neighbourhood; on this grid's device."""
+        after growing ``keep`` by ``dilate`` steps of the 26-neighbourhood; on this grid's device.
+        The background is kept as it is."""
         keep = np.asarray(keep, dtype=bool)
         if keep.shape != self.resolution:
             raise ValueError(f"keep mask shape {keep.shape} does not match resolution {self.resolution}")
@@ -251,13 +267,15 @@ class SparseGrid(torch.nn.Module):
         mask = keep & (old_links >= 0)
         rows = torch.from_numpy(old_links[mask].astype(np.int64)).to(self.links.device)
         return SparseGrid(torch.from_numpy(links_from_mask(mask)), self.density.detach()[rows],
-                          self.sh.detach()[rows], self.center, self.radius, self.basis_dim).to(self.links.device)
+                          self.sh.detach()[rows], self.center, self.radius, self.basis_dim,
+                          self.background).to(self.links.device)
 
     # ----- files ----------------------------------------------------------------------
     def save(self, path, sh_dtype=np.float16) -> None:
         """Write an svox2-compatible npz atomically (plenox.io.atomic).
 
-        sh is stored as ``sh_dtype`` (float16 as svox2; float32 for exact checkpoints).
+        sh is stored as ``sh_dtype`` (float16 as svox2; float32 for exact checkpoints); a
+        background as float32 under svox2's key names (Background.npz_arrays).
         Refuses to write NaN or Inf.
         """
         path = Path(path)
@@ -269,6 +287,10 @@ class SparseGrid(torch.nn.Module):
                       center=self.center.cpu().numpy().astype(np.float32), links=self.links.cpu().numpy(),
                       density_data=density[:, None], sh_data=sh.astype(sh_dtype),
                       basis_type=np.array(SVOX2_BASIS_TYPE_SH))
+        if self.background is not None:
+            arrays.update(self.background.npz_arrays())
+            if not np.isfinite(arrays["background_data"]).all():
+                raise ValueError(f"refusing to write {path}: the background holds NaN or Inf values")
         atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
 
     @classmethod
@@ -289,11 +311,12 @@ class SparseGrid(torch.nn.Module):
         density = arrays["density_data"].reshape(-1)
         if not (np.isfinite(density).all() and np.isfinite(sh).all()):
             raise GridFileError(f"{path}: holds NaN or Inf values (a damaged file)")
+        background = Background.from_npz(arrays, path, dtype)
         try:
             return cls(torch.from_numpy(arrays["links"].astype(np.int32)),
                        torch.from_numpy(density.astype(np.float32)).to(dtype),
                        torch.from_numpy(sh.astype(np.float32)).to(dtype),
-                       arrays["center"], arrays["radius"], sh.shape[1] // 3)
+                       arrays["center"], arrays["radius"], sh.shape[1] // 3, background)
         except (ValueError, TypeError, RuntimeError) as err:
             raise GridFileError(f"{path}: not a valid grid ({err})") from None
 

@@ -1,14 +1,15 @@
 """Rendering a SparseGrid through the kernels, differentiably: a torch.autograd.Function.
 
 ``render_rays`` renders a batch of rays and differentiates through ``grid.density`` and
-``grid.sh``; ``render_chunked`` renders any number of rays (any leading shape) in chunks
+``grid.sh`` (and the background's ``density`` and ``rgb`` when the grid has one); ``render_chunked`` renders any number of rays (any leading shape) in chunks
 without gradients; ``max_weights`` gives each voxel's largest sample weight over a set of
 rays (for pruning). The kernels run on the backend of the grid's device and read the
 tensors' memory directly, without copies.
 
 Gradients go to autograd (``grid.density.grad``, ``grid.sh.grad``) by default. A trainer
 that owns its buffers passes ``GridGrads``: the backward pass then adds into those buffers
-and records the touched voxels there, and autograd gets no gradient for the grid.
+(the background's into ``GridGrads.background``) and records the touched voxels there, and
+autograd gets no gradient for the grid.
 """
 
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from plenox.backend import MarchSettings, backend_for
+from plenox.backend import GridArrays, MarchSettings, backend_for
 from plenox.models.grid import SparseGrid
 
 
@@ -59,13 +60,16 @@ class GridGrads:
 
     density (N,) and sh (N, 3B) in the grid's dtype, touched bool (N,): the voxels that got a
     gradient since the last ``clear``. Reusing them saves allocating and faulting in
-    grid-sized buffers every step (270 MB at 2.4 M voxels of SH degree 2).
+    grid-sized buffers every step (270 MB at 2.4 M voxels of SH degree 2). ``background``:
+    the GridGrads of the grid's background seen as voxels (``Background.voxels()``: density
+    (K*L,), sh (K*L, 3)), which whoever owns it (its optimiser) attaches; None without one.
     """
 
     def __init__(self, density: torch.Tensor, sh: torch.Tensor):
         self.density = torch.zeros_like(density, memory_format=torch.contiguous_format)
         self.sh = torch.zeros_like(sh, memory_format=torch.contiguous_format)
         self._touched = torch.zeros(density.shape[0], dtype=torch.uint8, device=density.device)
+        self.background: GridGrads | None = None
 
     @property
     def touched(self) -> torch.Tensor:
@@ -81,10 +85,23 @@ class GridGrads:
         self._touched |= rows.to(torch.uint8)
 
     def clear(self) -> None:
-        """Zero the gradients and the touched mask for the next step."""
+        """Zero the gradients and the touched mask for the next step (the background's are its
+        owner's to clear)."""
         self.density.zero_()
         self.sh.zero_()
         self._touched.zero_()
+
+    def background_buffers(self, arrays: GridArrays) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(density (K, L), rgb (K, 3L), touched uint8 (K, L)) for the background of ``arrays``:
+        views of ``background``'s buffers, or buffers with no rows when the grid has none."""
+        k, layers = arrays.bg_density.shape
+        if self.background is None:
+            if k:
+                raise ValueError("the grid has a background but these gradient buffers have none for it")
+            empty = arrays.bg_density.new_empty((0, 0))
+            return empty, empty, torch.empty((0, 0), dtype=torch.uint8, device=empty.device)
+        bg = self.background
+        return bg.density.view(k, layers), bg.sh.view(k, 3 * layers), bg.touched_bytes().view(k, layers)
 
 
 def check_rays(origins: torch.Tensor, dirs: torch.Tensor, dtype: torch.dtype, device: torch.device) -> None:
@@ -120,11 +137,11 @@ def check_grid(grid: SparseGrid) -> None:
 
 
 class RenderFunction(torch.autograd.Function):
-    """rgb, depth, acc = f(density, sh); gradients flow to density and sh through rgb only
-    (or into the caller's GridGrads when one is given)."""
+    """rgb, depth, acc = f(density, sh[, bg_density, bg_rgb]); gradients flow to the grid's data
+    through rgb only (or into the caller's GridGrads when one is given)."""
 
     @staticmethod
-    def forward(ctx, density, sh, arrays, march, origins, dirs, grads):
+    def forward(ctx, density, sh, arrays, march, origins, dirs, grads, bg_density=None, bg_rgb=None):
         backend = backend_for(density)
         rgb, depth, acc = backend.forward(arrays, march, origins, dirs)
         ctx.arrays, ctx.march, ctx.backend, ctx.grads = arrays, march, backend, grads
@@ -135,27 +152,38 @@ class RenderFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_rgb, _grad_depth, _grad_acc):
         origins, dirs, rgb = ctx.saved_tensors
-        grads = ctx.grads or GridGrads(ctx.arrays.density, ctx.arrays.sh)
-        ctx.backend.backward(ctx.arrays, ctx.march, origins, dirs, rgb, grad_rgb.to(rgb.dtype).contiguous(),
-                             grads.density, grads.sh, grads.touched_bytes())
+        arrays = ctx.arrays
+        grads = ctx.grads
+        if grads is None:   # autograd's own: fresh buffers, returned below
+            grads = GridGrads(arrays.density, arrays.sh)
+            if arrays.bg_density.shape[0]:
+                grads.background = GridGrads(arrays.bg_density.reshape(-1), arrays.bg_rgb.reshape(-1, 3))
+        ctx.backend.backward(arrays, ctx.march, origins, dirs, rgb, grad_rgb.to(rgb.dtype).contiguous(),
+                             grads.density, grads.sh, grads.touched_bytes(), *grads.background_buffers(arrays))
         if ctx.grads is not None:
-            return None, None, None, None, None, None, None
-        return grads.density, grads.sh, None, None, None, None, None
+            return None, None, None, None, None, None, None, None, None
+        bg = grads.background
+        k, layers = arrays.bg_density.shape
+        return (grads.density, grads.sh, None, None, None, None, None,
+                None if bg is None else bg.density.view(k, layers),
+                None if bg is None else bg.sh.view(k, layers, 3))
 
 
 def render_rays(grid: SparseGrid, origins: torch.Tensor, dirs: torch.Tensor,
                 options: RenderOptions | None = None, grads: GridGrads | None = None) -> dict:
-    """Render rays through a grid.
+    """Render rays through a grid (and its background, when it has one).
 
     origins, dirs: (M, 3) world-space tensors of the grid's dtype (dirs need not be unit).
     Returns dict(rgb (M, 3), depth (M,) world units, acc (M,) opacity); rgb carries
-    gradients to grid.density and grid.sh when they require grad, or into ``grads``.
+    gradients to grid.density, grid.sh and the background's density and rgb when they
+    require grad, or into ``grads``.
     """
     options = options or RenderOptions()
     check_grid(grid)
     check_rays(origins, dirs, grid.density.dtype, grid.density.device)
     arrays = grid.kernel_arrays(options.sigma_thresh)
-    rgb, depth, acc = RenderFunction.apply(grid.density, grid.sh, arrays, options.march(), origins, dirs, grads)
+    bg = () if grid.background is None else (grid.background.density, grid.background.rgb)
+    rgb, depth, acc = RenderFunction.apply(grid.density, grid.sh, arrays, options.march(), origins, dirs, grads, *bg)
     return {"rgb": rgb, "depth": depth, "acc": acc}
 
 

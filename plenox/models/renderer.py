@@ -41,6 +41,9 @@ class GridRenderer(Renderer):
         return render_chunked(self.grid, origins, dirs, self.options)
 
     def protocol(self) -> dict:
+        bg = self.grid.background
         return {"model": "plenoxels", **self.options.protocol(),
                 "grid_resolution": list(self.grid.resolution), "voxels": self.grid.n_voxels,
+                "box_center": self.grid.center.tolist(), "box_radius": self.grid.radius.tolist(),
+                "background_model": None if bg is None else {"layers": bg.layers, "map": [2 * bg.reso, bg.reso]},
                 "device": str(self.grid.density.device)}

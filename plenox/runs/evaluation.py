@@ -73,5 +73,5 @@ def evaluate_model(run: RunDir, scene: Scene, renderer: Renderer, split: str, vi
 
 def training_seconds(run: RunDir) -> float:
     """Training seconds of a run as its last log record states them (0 without a log)."""
-    log = run.read_log()
-    return log[-1]["time"] if log else 0.0
+    times = [record["time"] for record in run.read_log() if "time" in record]
+    return times[-1] if times else 0.0

@@ -148,9 +148,13 @@ class RunDir:
             f.write(json.dumps(record) + "\n")
 
     def read_log(self) -> list[dict]:
-        """The log records (an interrupted last line is dropped); each has a numeric step and time."""
+        """The log records (an interrupted last line is dropped): a setup record, then records with a
+        numeric step and time."""
         records = read_jsonl(self.log_file, LOG_ADVICE)
         for number, record in enumerate(records, 1):
+            if "setup" in record:   # the fit's first record: what was set up (box, model), no step yet
+                require_fields(record, self.log_file, {"setup": dict}, LOG_ADVICE, f"record {number}: ")
+                continue
             require_fields(record, self.log_file, {"step": int, "time": (int, float)}, LOG_ADVICE, f"record {number}: ")
             if "loss" in record:
                 require_fields(record, self.log_file, {"psnr": (int, float), "rays_per_s": (int, float)},

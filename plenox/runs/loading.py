@@ -12,32 +12,38 @@ from pathlib import Path
 from plenox.backend import resolve_device
 from plenox.config import RunSettings
 from plenox.data import Scene, builtin_scene, capture_kind, detect_format, load_scene
+from plenox.data.builtin_unbounded import NAME as BUILTIN_UNBOUNDED, unbounded_scene
 from plenox.models.grid import SparseGrid
 from plenox.models.renderer import Renderer
 from plenox.runs.folder import RunDir
 from plenox.runs.registry import DEFAULT_MODEL, config_from_dict, load_config, model_kind
 
 BUILTIN = "builtin"
+# Generated scenes by name, and the scene format their configs are chosen by: the unbounded
+# one stands for an object-centric capture whose photos show the room round the object.
+GENERATED = {BUILTIN: (builtin_scene, BUILTIN), BUILTIN_UNBOUNDED: (unbounded_scene, "object")}
 
 
 def open_scene(source: str | None, downscale: int | None = None) -> Scene:
-    """The built-in scene for None/'builtin', else the scene folder at ``source``
+    """A generated scene for None/'builtin'/'builtin_unbounded', else the scene folder at ``source``
     (downscale 0 or None: the format's default, the pixel budget for captures)."""
-    if source in (None, BUILTIN):
-        return builtin_scene()
+    if source is None or source in GENERATED:
+        return GENERATED[source or BUILTIN][0]()
     return load_scene(source, downscale=downscale or None)
 
 
 def scene_format(source: str | None) -> str:
-    """What configs are chosen by, without loading images: "builtin", "forward" or "object" for a
-    capture framed by its camera directions (plenox.data.capture_kind), else the format."""
+    """What configs are chosen by, without loading images: "builtin", "object" for the generated
+    unbounded scene, "forward" or "object" for a capture framed by its camera directions
+    (plenox.data.capture_kind), else the format."""
     return default_config_reason(source)[0]
 
 
 def default_config_reason(source: str | None) -> tuple[str, str]:
     """(scene_format, why): the key configs are chosen by and one line saying why."""
-    if source in (None, BUILTIN):
-        return BUILTIN, "the built-in scene"
+    if source is None or source in GENERATED:
+        fmt = GENERATED[source or BUILTIN][1]
+        return fmt, "the built-in scene" if fmt == BUILTIN else f"the generated scene {source}"
     capture = capture_kind(source)
     if capture is None:
         fmt = detect_format(source)
@@ -68,7 +74,7 @@ def scene_config(source: str | None, config: str | None, overrides=(), model: st
 
 def scene_record(source: str | None, scene: Scene, downscale: int) -> dict:
     """What a run's scene.json holds: enough to reload the scene (``open_scene``)."""
-    source_text = BUILTIN if source in (None, BUILTIN) else str(Path(source).resolve())
+    source_text = (source or BUILTIN) if source is None or source in GENERATED else str(Path(source).resolve())
     return {"source": source_text, "format": scene.format, "name": scene.name, "downscale": downscale}
 
 

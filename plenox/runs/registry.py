@@ -10,7 +10,8 @@ a Plenoxels grid and a NeRF alike:
   describe(run)                                what ``plenox info`` says of the saved model
   model_file                                   the file in the run folder that rendering needs
   default_configs                              shipped config per scene format or capture kind
-                                               ("forward", "object": runs.loading.scene_format; "*": others)
+                                               ("forward", "object": runs.loading.scene_format; "object" is
+                                               a capture whose photos show its surroundings; "*": others)
 """
 
 from dataclasses import dataclass
@@ -56,12 +57,16 @@ def _nerf_renderer(run: RunDir, config: NerfFitConfig, scene, device):
 
 
 def _describe_grid(run: RunDir) -> dict:
-    """Resolution, voxels, occupancy, SH size and bytes of a Plenoxels run's grid."""
+    """Resolution, voxels, occupancy, SH size, bytes, box and background model of a Plenoxels run's grid."""
     grid = run.load_grid()
     cells = grid.resolution[0] * grid.resolution[1] * grid.resolution[2]
+    bg = grid.background
     return {"resolution": list(grid.resolution), "voxels": grid.n_voxels, "occupancy": grid.n_voxels / cells,
             "basis_dim": grid.basis_dim, "sh_degree": sh_degree(grid.basis_dim),
-            "memory_bytes": grid.nbytes, "grid_file_bytes": run.grid_file.stat().st_size}
+            "memory_bytes": grid.nbytes, "grid_file_bytes": run.grid_file.stat().st_size,
+            "box_center": grid.center.tolist(), "box_radius": grid.radius.tolist(),
+            "background_model": None if bg is None else {"layers": bg.layers, "map": [2 * bg.reso, bg.reso],
+                                                         "pixels": bg.n_rows}}
 
 
 def _describe_nerf(run: RunDir) -> dict:
@@ -93,7 +98,7 @@ def _nerf_lines(d: dict) -> list[str]:
 
 MODELS = {
     "plenoxels": ModelKind("plenoxels", "grid.npz",
-                           {"builtin": "builtin", "blender": "synthetic", "forward": "llff", "object": "custom",
+                           {"builtin": "builtin", "blender": "synthetic", "forward": "llff", "object": "unbounded",
                             "*": "custom"},
                            FitConfig, GridTrainer, _grid_renderer, _describe_grid, _grid_lines),
     "nerf": ModelKind("nerf", "nerf.pt", {"forward": "nerf_llff", "*": "nerf_synthetic"},

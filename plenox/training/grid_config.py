@@ -16,6 +16,7 @@ from plenox.models.grid_autograd import RenderOptions
 from plenox.training.pruning import PruneRule
 
 PURPOSES = ("train", "view")
+FOREGROUNDS = ("scene", "cameras")
 
 
 def _whole(value) -> bool:
@@ -56,6 +57,20 @@ class FitConfig(RunSettings):
     stop_thresh: float = 1e-7
     render_stop_thresh: float = 1e-3          # early stop when rendering a fitted grid (render, eval)
     background: list | None = None            # RGB; None = the scene's background (black if none)
+    # Unbounded scenes: svox2's background model behind the grid (configs/unbounded.json; docs/fit.md).
+    background_layers: int = 0                # multi-sphere image layers; 0 = no background model
+    background_reso: int = 64                 # its map is 2R x R pixels
+    init_bg_density: float = 0.1              # svox2's init_sigma_bg
+    lr_bg_density: float = 3.0                # svox2: 3 -> 3e-3 over 250k steps
+    lr_bg_density_final: float = 1.0
+    lr_bg_color: float = 0.1                  # svox2: 0.1 -> 5e-6 over 250k steps
+    lr_bg_color_final: float = 0.01
+    lambda_tv_bg_density: float = 5e-3        # svox2's custom.json
+    lambda_tv_bg_color: float = 5e-3
+    tv_bg_fraction: float = 0.01
+    fg_begin_step: int = 0                    # svox2's lr_fg_begin_step: the grid starts empty and learns from here
+    foreground: str = "scene"                 # grid box: "scene" (the loader's) or "cameras" (holds the cameras)
+    camera_margin: float = 1.1                # "cameras": the box's half-size over the farthest camera's distance
 
     def check(self) -> "FitConfig":
         """Validate value ranges; return self."""
@@ -87,6 +102,13 @@ class FitConfig(RunSettings):
             raise ConfigError("config: stop_thresh and render_stop_thresh must be < 1")
         if self.basis_dim not in (1, 4, 9, 16):
             raise ConfigError(f"basis_dim must be 1, 4, 9 or 16, got {self.basis_dim}")
+        if self.background_layers and (self.background_layers < 2 or self.background_reso < 2):
+            raise ConfigError(f"background_layers must be 0 (none) or >= 2 with background_reso >= 2, got "
+                              f"{self.background_layers} and {self.background_reso}")
+        if self.foreground not in FOREGROUNDS:
+            raise ConfigError(f"foreground must be one of {', '.join(FOREGROUNDS)}, got {self.foreground!r}")
+        if not self.camera_margin >= 1.0:
+            raise ConfigError(f"camera_margin must be >= 1, got {self.camera_margin}")
         try:
             self.prune_rule()
         except PruneError as err:
@@ -112,6 +134,30 @@ class FitConfig(RunSettings):
         stop = self.stop_thresh if purpose == "train" else self.render_stop_thresh
         return RenderOptions(step=self.step_size, sigma_thresh=self.sigma_thresh, stop_thresh=stop,
                              background=self.background_for(scene))
+
+    def foreground_box(self, scene) -> tuple[tuple, tuple]:
+        """(center, radius) of the grid's world box: the scene's, or with ``foreground`` "cameras"
+        a cube about the scene's centre that holds every training camera (camera_margin times
+        the farthest one's distance; never smaller than the scene's box). svox2 fits captures
+        this way (cameras inside its unit sphere, the background model outside it), so the
+        floor and walls near the cameras are in the grid rather than left out of both."""
+        center, radius = tuple(float(c) for c in scene.center), tuple(float(r) for r in scene.radius)
+        if self.foreground == "scene" or scene.ndc:
+            return center, radius
+        positions = scene.splits["train"].cameras.c2w[:, :3, 3].double()
+        reach = float((positions - positions.new_tensor(center)).norm(dim=1).max()) * self.camera_margin
+        half = max(reach, *radius)
+        return center, (half, half, half)
+
+    def model_record(self, scene) -> dict:
+        """What the fit log and ``plenox info`` say of the model chosen: box and background."""
+        center, radius = self.foreground_box(scene)
+        background = None
+        if self.background_layers:
+            background = {"layers": self.background_layers, "map": [2 * self.background_reso, self.background_reso],
+                          "outside": "the box's inscribed sphere, to infinity"}
+        return {"foreground": self.foreground if not scene.ndc else "ndc", "box_center": list(center),
+                "box_radius": list(radius), "background_model": background}
 
     def prune_rule(self) -> PruneRule:
         """The rule the fit prunes by at each upsample; PruneRule checks it (see plenox.training.pruning)."""

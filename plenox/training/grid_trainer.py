@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from plenox.data import Scene
+from plenox.models.background import Background
 from plenox.models.grid import SparseGrid
 from plenox.models.grid_autograd import max_weights, render_rays
 from plenox.models.renderer import GridRenderer
@@ -37,10 +38,17 @@ def log_linear_lr(step: int, lr_init: float, lr_final: float, decay_steps: int,
 
 
 def initial_grid(scene: Scene, config: FitConfig, device: torch.device) -> SparseGrid:
-    """Dense grid at the first resolution over the scene box, svox2's initial values."""
-    return SparseGrid.create(config.resolutions[0], center=scene.center, radius=scene.radius,
-                             basis_dim=config.basis_dim, density_init=config.init_density,
-                             sh_init=config.init_sh).to(device)
+    """Dense grid at the first resolution over the config's foreground box (the scene's unless
+    it says otherwise), svox2's initial values (density 0 when the grid starts learning late,
+    as svox2's lr_fg_begin_step); with the background model when the config has one."""
+    center, radius = config.foreground_box(scene)
+    grid = SparseGrid.create(config.resolutions[0], center=center, radius=radius,
+                             basis_dim=config.basis_dim,
+                             density_init=0.0 if config.fg_begin_step > 0 else config.init_density,
+                             sh_init=config.init_sh)
+    if config.background_layers:
+        grid.background = Background.create(config.background_reso, config.background_layers, config.init_bg_density)
+    return grid.to(device)
 
 
 class GridTrainer(TrainingLoop):
@@ -57,6 +65,7 @@ class GridTrainer(TrainingLoop):
         self.optimizer = SparseRMSProp(self.grid, config.rms_beta, config.rms_eps)
         self.step = 0
         self.upsamples = 0   # upsamples done so far (index into config.resolutions)
+        self.fg_started = config.fg_begin_step == 0   # whether the grid learns yet (svox2's lr_fg_begin_step)
 
     # ----- one step -----------------------------------------------------------------
     def schedule_step(self) -> float:
@@ -72,10 +81,18 @@ class GridTrainer(TrainingLoop):
     def lr(self) -> tuple[float, float]:
         c = self.config
         at = self.schedule_step()
+        if not self.fg_started:   # the background learns the far scene first (svox2's lr_fg_begin_step)
+            return 0.0, 0.0
         lr_d = log_linear_lr(at, c.lr_density, c.lr_density_final, c.lr_decay_steps,
                              c.lr_density_delay_steps, c.lr_density_delay_mult)
         lr_s = log_linear_lr(at, c.lr_sh, c.lr_sh_final, c.lr_decay_steps)
         return lr_d, lr_s
+
+    def lr_background(self) -> tuple[float, float]:
+        """(density, colour) learning rates of the background model, on the same schedule."""
+        c, at = self.config, self.schedule_step()
+        return (log_linear_lr(at, c.lr_bg_density, c.lr_bg_density_final, c.lr_decay_steps),
+                log_linear_lr(at, c.lr_bg_color, c.lr_bg_color_final, c.lr_decay_steps))
 
     def tv_active(self) -> bool:
         return self.config.tv_after_upsample or self.upsamples == 0
@@ -87,6 +104,8 @@ class GridTrainer(TrainingLoop):
     def train_step(self) -> float:
         """One batch: render, MSE, backward, regularisers, RMSProp. Returns the batch MSE."""
         c = self.config
+        if not self.fg_started and self.schedule_step() >= c.fg_begin_step:
+            self.start_foreground()
         idx = torch.randint(0, self.origins.shape[0], (c.batch_size,), generator=self.generator).to(self.device)
         grads = self.optimizer.grads
         out = render_rays(self.grid, self.origins[idx], self.dirs[idx], self.options, grads)
@@ -96,11 +115,23 @@ class GridTrainer(TrainingLoop):
             cells = random_cell_range(self.grid, c.tv_fraction, self.generator)
             add_tv_grad(self.grid, grads, cells, c.lambda_tv, c.lambda_tv_sh)
         add_cauchy_sparsity_grad(self.grid, grads, c.lambda_sparsity)
-        self.optimizer.step(*self.lr())
+        if self.grid.background is not None and (c.lambda_tv_bg_density > 0 or c.lambda_tv_bg_color > 0):
+            voxels = self.optimizer.background.grid
+            add_tv_grad(voxels, grads.background, random_cell_range(voxels, c.tv_bg_fraction, self.generator),
+                        c.lambda_tv_bg_density, c.lambda_tv_bg_color)
+        self.optimizer.step(*self.lr(), *self.lr_background())
         self.step += 1
         if self.upsample_due():
             self.upsample()
         return mse.item()
+
+    @torch.no_grad()
+    def start_foreground(self) -> None:
+        """The grid, empty while the background learned the far scene, starts at init_density
+        (as svox2 at lr_fg_begin_step: a grid of zero density gets no gradient)."""
+        self.grid.density.fill_(self.config.init_density)
+        self.grid.mark_density_changed()
+        self.fg_started = True
 
     # ----- coarse to fine -------------------------------------------------------------
     @torch.no_grad()
@@ -115,7 +146,9 @@ class GridTrainer(TrainingLoop):
         new_keep = keep[np.ix_(*axes)]
         # Module.to moves in place: the old grid is dropped right after.
         self.grid = self.grid.to("cpu").resample(new_res, keep=new_keep).to(self.device)
-        self.optimizer = SparseRMSProp(self.grid, self.config.rms_beta, self.config.rms_eps)
+        # The background does not change: its optimiser (and RMSProp state) carries over.
+        self.optimizer = SparseRMSProp(self.grid, self.config.rms_beta, self.config.rms_eps,
+                                       background=self.optimizer.background)
 
     # ----- what the shared loop asks of a model ------------------------------------------
     def warm_up(self) -> None:
@@ -133,8 +166,15 @@ class GridTrainer(TrainingLoop):
 
     def log_fields(self) -> dict:
         lr_d, lr_s = self.lr()
-        return {"voxels": self.grid.n_voxels, "resolution": list(self.grid.resolution),
-                "lr_density": lr_d, "lr_sh": lr_s}
+        fields = {"voxels": self.grid.n_voxels, "resolution": list(self.grid.resolution),
+                  "lr_density": lr_d, "lr_sh": lr_s}
+        if self.grid.background is not None:
+            fields["lr_bg_density"], fields["lr_bg_color"] = self.lr_background()
+        return fields
+
+    def setup_record(self) -> dict:
+        """The model chosen: foreground box, background model (plenox.training.grid_config)."""
+        return {"model": "plenoxels", **self.config.model_record(self.scene)}
 
     def renderer(self) -> GridRenderer:
         """The grid as eval renders it (the "view" options), for the held-out curve and fit's final metrics."""
@@ -145,6 +185,7 @@ class GridTrainer(TrainingLoop):
         """Grid (float32 SH, exact) and training state, each written atomically."""
         self.run.save_grid(self.grid, exact=True)
         self.run.save_state({"step": self.step, "elapsed": self.elapsed, "upsamples": self.upsamples,
+                             "fg_started": self.fg_started,
                              "generator": self.generator.get_state(),
                              "optimizer": self.optimizer.state_dict()})
 
@@ -158,4 +199,5 @@ class GridTrainer(TrainingLoop):
         self.generator.set_state(state["generator"])
         self.step = int(state["step"])
         self.upsamples = int(state["upsamples"])
+        self.fg_started = bool(state.get("fg_started", True))
         self.elapsed = float(state["elapsed"])

@@ -5,6 +5,8 @@ records add, a renderer for the held-out views, and checkpoint save/resume; ``tr
 runs it under a step and wall-clock budget the same way for a Plenoxels grid and a NeRF.
 
 Log records (one JSON object per line of DIR/log.jsonl):
+  setup     the first record of a fit, {"setup": ...}: what the trainer's ``setup_record``
+            says of the model chosen (grid: its box and background model), if anything
   training  step, time (training seconds so far), loss, psnr (of the batch MSE), rays_per_s
             (over the steps since the last record, training time only), peak_rss_mb, plus
             the trainer's ``log_fields`` (grid: voxels, resolution, learning rates; NeRF: lr)
@@ -80,6 +82,10 @@ class TrainingLoop:
         """Model-specific fields added to every log record."""
         raise NotImplementedError
 
+    def setup_record(self) -> dict | None:
+        """What the log's first record says of the model chosen (None: nothing)."""
+        return None
+
     def renderer(self):
         """The current model as a renderer (``render_image(origins, dirs) -> dict(rgb, depth, acc)``)."""
         raise NotImplementedError
@@ -109,6 +115,9 @@ class TrainingLoop:
         record, window = {}, []   # window: (mse, seconds) of each step since the last record
         last_ckpt = time.perf_counter()
         heldout_step = None
+        setup = self.setup_record() if self.step == 0 else None
+        if setup is not None:
+            self.run.append_log({"setup": setup})
         if c.eval_every_s > 0 and self.step == 0:
             heldout_step = self.log_heldout()
         next_eval = self.next_heldout_time()
