@@ -24,12 +24,13 @@ from plenox.data import load_scene
 from plenox.data.builtin import CAMERA_ANGLE_X
 
 VIEWS, SIZE, FPS = 20, 256, 6.0
-# Calibrated on these renders (20 ring views, 256 px; pycolmap 4.2.1, runs vary slightly with threading):
-# photos give rotation errors of median 0.23-0.26 / max 0.66-0.71 degrees and position errors of median
-# 0.5% / max 0.7-0.8% of the camera spread; the video (H.264, then JPEG frames) 0.34 / 0.82 degrees and
-# 0.7% / 1.1%. The bounds leave about 2x room for other platforms and pycolmap releases.
-MAX_MEDIAN_ROT_DEG, MAX_ROT_DEG = 0.6, 1.5
-MAX_MEDIAN_POS_FRAC, MAX_POS_FRAC = 0.012, 0.025
+# Calibrated on these renders (20 ring views, 256 px; pycolmap 4.2.1, runs vary with threading): photos give
+# rotation errors of median 0.23-0.26 / max 0.66-0.71 degrees and position errors of median 0.5% / max 0.7-0.8%
+# of the camera spread. The video (H.264, then JPEG frames) varies more: over 25 runs rotation median 0.30-0.61 /
+# max 0.70-1.31 degrees, position median 0.62-0.95% / max 1.0-2.0% (a bound of 0.6 degrees, set from 3 runs,
+# failed one CI run at 0.609). The bounds leave about 1.5-2x room above the worst run seen.
+PHOTO_BOUNDS = {"median_rot_deg": 0.6, "max_rot_deg": 1.5, "median_pos_frac": 0.012, "max_pos_frac": 0.025}
+VIDEO_BOUNDS = {"median_rot_deg": 1.0, "max_rot_deg": 2.5, "median_pos_frac": 0.015, "max_pos_frac": 0.035}
 # Tiny fit for the fit-on-photos test (a few seconds).
 TINY_FIT = ["--config", "tiny", "--quiet", "resolutions=[[16,16,16],[24,24,24]]", "upsample_steps=[20]", "steps=40",
             "batch_size=512", "eval_views=2", "log_every=20", "lr_decay_steps=40", "lr_density_delay_steps=10"]
@@ -64,13 +65,13 @@ def frames_and_poses(data: Path) -> tuple[list[str], np.ndarray]:
     return [Path(f["file_path"]).name for f in meta["frames"]], np.array([f["transform_matrix"] for f in meta["frames"]])
 
 
-def assert_close_poses(estimated: np.ndarray, reference: np.ndarray) -> None:
+def assert_close_poses(estimated: np.ndarray, reference: np.ndarray, bounds: dict) -> None:
     err = pose_errors(estimated, reference)
     rot, pos = err["rotation_deg"], err["position_frac"]
     summary = (f"rotation median {np.median(rot):.3f} max {rot.max():.3f} deg, "
                f"position median {np.median(pos):.4f} max {pos.max():.4f} of the spread")
-    assert np.median(rot) < MAX_MEDIAN_ROT_DEG and rot.max() < MAX_ROT_DEG, summary
-    assert np.median(pos) < MAX_MEDIAN_POS_FRAC and pos.max() < MAX_POS_FRAC, summary
+    assert np.median(rot) < bounds["median_rot_deg"] and rot.max() < bounds["max_rot_deg"], summary
+    assert np.median(pos) < bounds["median_pos_frac"] and pos.max() < bounds["max_pos_frac"], summary
 
 
 # --- photos and video of the built-in scene ---------------------------------------------------------------------
@@ -80,7 +81,7 @@ def test_photos_are_posed_like_the_cameras_that_rendered_them(processed, ring):
     assert record["registered"] == VIEWS and record["unregistered"] == [] and record["matcher"] == "exhaustive"
     names, c2w = frames_and_poses(data)
     assert names == [f"view_{i:02d}.png" for i in range(VIEWS)]
-    assert_close_poses(c2w, ring[1])
+    assert_close_poses(c2w, ring[1], PHOTO_BOUNDS)
 
 
 def test_data_folder_holds_the_photos_model_and_record(processed, photos):
@@ -115,7 +116,7 @@ def test_video_keeps_the_sharpest_frames_and_poses_them(ring, tmp_path):
     assert record["kind"] == "video" and record["matcher"] == "sequential" and record["registered"] == VIEWS
     names, c2w = frames_and_poses(tmp_path / "data")
     assert names == sorted(names) and len(names) == VIEWS
-    assert_close_poses(c2w, ring[1])
+    assert_close_poses(c2w, ring[1], VIDEO_BOUNDS)
     half = iio.imread(tmp_path / "data" / "images_2" / names[0])
     full = iio.imread(tmp_path / "data" / "images" / names[0])
     assert half.shape == (SIZE // 2, SIZE // 2, 3) and abs(half.mean() - full.mean()) < 2.0
