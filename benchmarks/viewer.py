@@ -8,8 +8,9 @@
 Moving: the page's camera is driven round an orbit from Python (viser's server API) at 30 updates
 per second for --seconds; the browser echoes each camera, the viewer renders what is due. Reported:
 frames rendered per second, their mean size, and the still frame once the camera rests.
-Training: the same fit (steps budget) with no viewer and with --view's hook and a page whose
-camera keeps moving; steps/s are wall-clock steps per second between the first and the last step.
+Training: the same fit (steps budget) with no viewer, and with --view's hook and a page whose
+camera rests or keeps moving (10 updates per second), in turn; steps/s are wall-clock steps per
+second between the first and the last step.
 """
 
 import argparse
@@ -143,10 +144,13 @@ def measure_frames(run: str, seconds: float, screenshot: str | None, hide_camera
             "still_size": list(still[:2]), "still_render_s": still[2], "still_fps": 1.0 / still[2]}
 
 
-def measure_training(data: str, out: Path, steps: int, with_page: bool) -> dict:
-    """Wall-clock steps/s of a ``steps`` fit, with --view's hook and a moving page or with a bare hook."""
+def measure_training(data: str, out: Path, steps: int, page: str | None) -> dict:
+    """Wall-clock steps/s of a ``steps`` fit: without the viewer (``page`` None), or with --view's
+    hook and a page whose camera rests (``page`` "resting") or keeps moving ("moving"); and the
+    CPU cores the browser used meanwhile."""
     times = []
     browser, mover = None, None
+    with_page = page is not None
 
     def announce(url):
         nonlocal browser
@@ -154,20 +158,24 @@ def measure_training(data: str, out: Path, steps: int, with_page: bool) -> dict:
         browser.open(url)
 
     view_hook = TrainingView("127.0.0.1", free_port(), out, announce=announce) if with_page else None
+    cpu = [0.0, 0.0]   # the browser's CPU seconds at the first step and at the end
 
     def hook(loop, mse, seconds):
         nonlocal mover
         times.append(time.perf_counter())
         if view_hook is not None:
             view_hook(loop, mse, seconds)
-            if mover is None and view_hook.viewer.views:
+            if page == "moving" and mover is None and view_hook.viewer.views:
                 mover = Mover(view_hook.viewer, loop.scene, rate=10)
                 mover.start()
+            if len(times) == 1:
+                cpu[0] = browser.cpu_seconds() if browser is not None else 0.0
 
     overrides = [f"steps={steps}", f"lr_decay_steps={steps}", f"upsample_steps=[{steps // 4},{steps * 11 // 20}]",
                  "eval_views=1"]
     try:
         fit_run(data, str(out), "synthetic", overrides, progress=False, force=True, on_step=hook)
+        cpu[1] = browser.cpu_seconds() if browser is not None else 0.0
     finally:
         if mover is not None:
             mover.running = False
@@ -176,7 +184,9 @@ def measure_training(data: str, out: Path, steps: int, with_page: bool) -> dict:
         if view_hook is not None:
             view_hook.stop()
     frames = view_hook.viewer.frames_rendered if view_hook else 0
-    return {"steps": len(times), "steps_per_s": (len(times) - 1) / (times[-1] - times[0]), "frames": frames}
+    span = times[-1] - times[0]
+    return {"steps": len(times), "steps_per_s": (len(times) - 1) / span, "frames": frames,
+            "browser_cores": (cpu[1] - cpu[0]) / span}
 
 
 def main() -> None:
@@ -187,7 +197,7 @@ def main() -> None:
     parser.add_argument("--hide-cameras", action="store_true", help="hide the training-camera frustums")
     parser.add_argument("--fit", default=None, metavar="SCENE", help="also measure fit --view's cost on SCENE")
     parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--repeat", type=int, default=1, help="alternating pairs of training runs")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of the three training runs (no viewer, resting page, moving page)")
     parser.add_argument("--out", default="/tmp/plenox_viewer_bench")
     args = parser.parse_args()
     results = {"frames": measure_frames(args.run, args.seconds, args.screenshot,
@@ -196,12 +206,15 @@ def main() -> None:
     if args.fit:
         pairs = []
         for _ in range(args.repeat):
-            base = measure_training(args.fit, Path(args.out) / "no_view", args.steps, with_page=False)
-            print("no viewer", base, flush=True)
-            viewed = measure_training(args.fit, Path(args.out) / "view", args.steps, with_page=True)
-            print("viewer open, camera moving", viewed, flush=True)
-            pairs.append({"no_view": base, "view": viewed, "slowdown": 1 - viewed["steps_per_s"] / base["steps_per_s"]})
-            print(f"training slowdown with a moving page: {100 * pairs[-1]['slowdown']:.1f}%", flush=True)
+            runs = {}
+            for page in (None, "resting", "moving"):
+                runs[page or "no_view"] = measure_training(args.fit, Path(args.out) / (page or "no_view"),
+                                                           args.steps, page)
+                print(page or "no viewer", runs[page or "no_view"], flush=True)
+            for page in ("resting", "moving"):
+                runs[f"slowdown_{page}"] = 1 - runs[page]["steps_per_s"] / runs["no_view"]["steps_per_s"]
+                print(f"training slowdown with a {page} page: {100 * runs[f'slowdown_{page}']:.1f}%", flush=True)
+            pairs.append(runs)
         results["training"] = pairs
     print(json.dumps(results))
 

@@ -20,7 +20,7 @@ from conftest import TINY_FIT
 from plenox.cli import main
 from plenox.data.camera_paths import path_cameras, read_camera_path
 from plenox.viewer.cameras import ViewCamera, c2w_from_viser, frame_size, vertical_fov, viser_from_c2w
-from plenox.viewer.frames import FrameRenderer, Look, grid_box
+from plenox.viewer.frames import PREVIEW_STEP, PREVIEW_STOP, FrameRenderer, Look, grid_box, preview
 from plenox.viewer.server import ClientView, RenderBudget, TrainingView, Viewer
 from plenox.runs.fitting import fit_run
 from plenox.runs.loading import open_run
@@ -86,6 +86,13 @@ def test_frames_match_direct_render_and_clip(tiny):
         shown = frames.render(renderer, camera, cams.width, cams.height, Look(mode=mode))
         assert shown.shape == image.shape and shown.std() > 5
     assert frames.render(renderer, camera, 32, 32, Look(), interrupted=lambda: True) is None
+    # Moving frames march the preview: twice the step, stopping at transmittance PREVIEW_STOP.
+    coarse = preview(renderer)
+    assert coarse.options.step == PREVIEW_STEP * renderer.options.step and coarse.options.stop_thresh == PREVIEW_STOP
+    moving = frames.render(renderer, camera, cams.width, cams.height, Look(), moving=True)
+    direct = coarse.render_image(*scene.camera_rays(cams, 0))["rgb"]
+    assert np.abs(moving.astype(int) - (direct.numpy() * 255 + 0.5).astype(int)).max() <= 1
+    assert 0 < np.abs(moving.astype(int) - image.astype(int)).mean() < 8   # a little coarser, the same picture
 
 
 class FakeClient:

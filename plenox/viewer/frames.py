@@ -8,7 +8,7 @@ lie inside the box (``SparseGrid.prune``); the kernels are untouched. Samples wi
 the box's faces blend towards the removed neighbours, which read as empty.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import matplotlib
 import numpy as np
@@ -20,6 +20,11 @@ from plenox.viewer.cameras import ViewCamera
 
 MODES = ("rgb", "depth", "opacity")
 CHUNK = 16384   # most rays per chunk: about 20 ms of a lego grid on 2 cores
+# Moving frames of a grid march at PREVIEW_STEP times the step and stop at transmittance
+# PREVIEW_STOP: on lego_200 (benchmarks/viewer.py) 1.25x the speed for 0.5 dB less, which a
+# moving picture does not show; the still frame that follows uses the model's own options.
+PREVIEW_STEP = 2.0
+PREVIEW_STOP = 1e-2
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,16 @@ def clip_grid(renderer: GridRenderer, clip) -> GridRenderer:
     keep = np.zeros(grid.resolution, dtype=bool)
     keep[start[0]:stop[0], start[1]:stop[1], start[2]:stop[2]] = True
     return GridRenderer(grid.prune(keep), renderer.options)
+
+
+def preview(renderer: Renderer) -> Renderer:
+    """The faster, coarser renderer of moving frames: a grid's with PREVIEW_STEP and
+    PREVIEW_STOP; other models (a NeRF) as they are."""
+    if not isinstance(renderer, GridRenderer):
+        return renderer
+    options = renderer.options
+    return GridRenderer(renderer.grid, replace(options, step=options.step * PREVIEW_STEP,
+                                               stop_thresh=max(options.stop_thresh, PREVIEW_STOP)))
 
 
 def compose(rgb: torch.Tensor, depth: torch.Tensor, acc: torch.Tensor, look: Look, model_background) -> np.ndarray:
@@ -95,13 +110,16 @@ class FrameRenderer:
 
     @torch.no_grad()
     def render(self, renderer: Renderer, camera: ViewCamera, width: int, height: int, look: Look,
-               version: int = 0, interrupted=None, chunk: int = CHUNK) -> np.ndarray | None:
+               version: int = 0, interrupted=None, chunk: int = CHUNK, moving: bool = False) -> np.ndarray | None:
         """(height, width, 3) uint8 frame of ``renderer`` from ``camera``; None when
         ``interrupted()`` turned true between two chunks of ``chunk`` rays. ``version`` identifies
-        the model's state (a training step) for the clip-box cache."""
+        the model's state (a training step) for the clip-box cache; ``moving``: render the
+        ``preview`` (a frame while the camera moves)."""
         origins, dirs = self.scene.camera_rays(camera.cameras(width, height), 0)
         origins, dirs = origins.reshape(-1, 3), dirs.reshape(-1, 3)
         model = self.model(renderer, look.clip, version)
+        if moving:
+            model = preview(model)
         parts = []
         for i in range(0, origins.shape[0], chunk):
             if interrupted is not None and interrupted():

@@ -29,7 +29,7 @@ from plenox.viewer.frames import CHUNK, FrameRenderer, grid_box
 from plenox.viewer.panel import Panel
 from plenox.viewer.ports import ViewerError, check_port
 
-TARGET_FPS = 15.0      # moving frames are sized to take about 1 / TARGET_FPS s
+TARGET_FPS = 12.0      # moving frames are sized to take about 1 / TARGET_FPS s
 MIN_SIDE = 48          # smallest long side of a moving frame, pixels
 REST_DELAY_S = 0.2     # the camera counts as resting after this long without a move
 REFRESH_S = 3.0        # while training, a resting view re-renders this often
@@ -203,7 +203,7 @@ class Viewer:
         # chunks of about INTERRUPT_S of rays, so a move is noticed that soon even with a slow model
         chunk = int(min(max((self.rays_per_s or 0) * INTERRUPT_S, 1024), CHUNK))
         image = self.frames.render(self.renderer(), camera, width, height, look, self.model_version,
-                                   interrupted if still else None, chunk)
+                                   interrupted if still else None, chunk, moving=not still)
         seconds = time.perf_counter() - start
         if self.budget is not None:
             self.budget.spend(seconds)
