@@ -12,7 +12,12 @@
 
 The last line printed is one JSON object.
 
+3. With --fit-minutes M: fern fitted for M minutes each from LLFF's poses and from the recovered
+   ones (the same llff config, images_8 and held-out views; see sfm_llff_folder), and the
+   processed video fitted for M minutes with its default config.
+
     python benchmarks/sfm.py [--data ../shared/data] [--out DIR] [--skip-fern] [--skip-video] [--frames N] [--reuse]
+    python benchmarks/sfm.py --fit-minutes 10 --out runs/bench_sfm
 """
 
 from __future__ import annotations
@@ -29,12 +34,13 @@ import numpy as np
 import pycolmap
 from scipy.spatial.transform import Rotation, Slerp
 
-from plenox.capture.align import pose_errors
+from plenox.capture.align import pose_errors, similarity_align
 from plenox.capture.dataset import opengl_camera_to_world
 from plenox.capture.frames import open_video
 from plenox.capture.pipeline import process_capture
 from plenox.capture.source import list_images
 from plenox.data.llff import read_poses_bounds
+from plenox.runs.fitting import fit_run
 
 THUMB = 16  # video frames and reference images are compared as 16x16-pixel block means of their luma
 BREAK_DEG = 90.0  # a camera turning more than this between reference frames 1/3 s apart is a break in the model
@@ -83,6 +89,59 @@ def fern(data: Path, out: Path, reuse: bool) -> dict:
     return {"images": record["images"], "registered": record["registered"], "wall_seconds": wall,
             "seconds": record["seconds"], "points": record["points"],
             "reprojection_px": record["mean_reprojection_error_px"], "poses_vs_llff": summary}
+
+
+def sfm_llff_folder(data: Path, out: Path) -> Path:
+    """fern as an LLFF folder whose poses are the recovered ones: OUT/fern_sfm_llff with
+    images_8 linked to fern's and a poses_bounds.npy from OUT/fern/transforms.json.
+
+    The recovered poses are brought into LLFF's frame by the similarity that best maps their
+    camera centres onto LLFF's (the gauge SfM leaves free), so LLFF's depth bounds, which set
+    the NDC scale, carry over; the focal length is SfM's (shared camera, scaled to the full
+    4032-pixel width). Lens distortion, which poses_bounds.npy cannot hold, is dropped, as
+    LLFF's own poses did. Only the poses and focal length differ from fern's folder."""
+    shipped = np.load(data / "fern" / "poses_bounds.npy")
+    reference = llff_c2w(shipped[:, :15].reshape(-1, 3, 5))
+    recovered_by_name = transforms_poses(out / "fern")
+    names = [p.name for p in list_images(data / "fern" / "images_4")]
+    recovered = np.stack([recovered_by_name[n] for n in names])
+    scale, rot, shift = similarity_align(recovered[:, :3, 3], reference[:, :3, 3])
+    aligned = recovered.copy()
+    aligned[:, :3, :3] = rot @ recovered[:, :3, :3]
+    aligned[:, :3, 3] = scale * recovered[:, :3, 3] @ rot.T + shift
+    meta = json.loads((out / "fern" / "transforms.json").read_text())
+    focal = meta.get("fl_x", meta["frames"][0].get("fl_x")) * shipped[0, 9] / meta.get("w", 1008)   # hwf's W
+    rows = shipped.copy()
+    poses = rows[:, :15].reshape(-1, 3, 5)
+    # OpenGL [right, up, back] -> LLFF [down, right, back]
+    poses[:, :, 0], poses[:, :, 1], poses[:, :, 2] = -aligned[:, :3, 1], aligned[:, :3, 0], aligned[:, :3, 2]
+    poses[:, :, 3] = aligned[:, :3, 3]
+    poses[:, 2, 4] = focal
+    rows[:, :15] = poses.reshape(-1, 15)
+    folder = out / "fern_sfm_llff"
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "poses_bounds.npy", rows)
+    link = folder / "images_8"
+    if not link.exists():
+        link.symlink_to((data / "fern" / "images_8").resolve(), target_is_directory=True)
+    return folder
+
+
+def fit_heldout(source: Path, out: Path, minutes: float, overrides=()) -> dict:
+    """Fit ``source`` with its default config for ``minutes`` into ``out``; the held-out figures."""
+    metrics = fit_run(str(source), str(out), None, list(overrides), minutes, force=True, progress=False)
+    r, p = metrics["results"], metrics["protocol"]
+    return {"psnr": r["psnr"], "ssim": r["ssim"], "views": p["views"], "resolution": p["resolution"],
+            "training_seconds": p["training_seconds"], "voxels": p["voxels"], "run": str(out)}
+
+
+def fern_fits(data: Path, out: Path, minutes: float) -> dict:
+    """fern fitted from LLFF's poses and from the recovered ones (sfm_llff_folder): same config
+    (llff), images (images_8), held-out views (0, 8, 16) and budget."""
+    shipped = fit_heldout(data / "fern", out / "fit_fern_llff_poses", minutes, ["downscale=8"])
+    recovered = fit_heldout(sfm_llff_folder(data, out), out / "fit_fern_sfm_poses", minutes, ["downscale=8"])
+    return {"minutes": minutes, "llff_poses": shipped, "sfm_poses": recovered,
+            "difference_db": recovered["psnr"] - shipped["psnr"]}
 
 
 def thumbnail(rgb: np.ndarray) -> np.ndarray:
@@ -160,6 +219,9 @@ def main() -> None:
     parser.add_argument("--skip-fern", action="store_true")
     parser.add_argument("--skip-video", action="store_true")
     parser.add_argument("--frames", type=int, default=None, help="video frames to keep (default: process's)")
+    parser.add_argument("--fit-minutes", type=float, default=0.0,
+                        help="also fit: fern from LLFF's and from the recovered poses, and the processed video, "
+                             "this many minutes each (0: no fits)")
     parser.add_argument("--reuse", action="store_true",
                         help="compare the scenes an earlier run left in OUT instead of processing again")
     args = parser.parse_args()
@@ -172,6 +234,11 @@ def main() -> None:
         print(f"fern: registered {f['registered']} of {f['images']} in {f['wall_seconds']:.1f} s; against LLFF: "
               f"rotation median {e['rotation_deg_median']:.3f} max {e['rotation_deg_max']:.3f} deg, position "
               f"median {e['position_frac_median']:.2%} max {e['position_frac_max']:.2%} of the camera spread")
+        if args.fit_minutes:
+            fits = report["fern_fits"] = fern_fits(data, out, args.fit_minutes)
+            print(f"fern fitted {args.fit_minutes:g} min (llff config, images_8, views 0, 8, 16): LLFF's poses "
+                  f"{fits['llff_poses']['psnr']:.2f} dB, recovered poses {fits['sfm_poses']['psnr']:.2f} dB "
+                  f"({fits['difference_db']:+.2f} dB)", flush=True)
     if not args.skip_video:
         report["beer_360"] = beer(data, out, args.frames, args.reuse)
         b = report["beer_360"]
@@ -183,6 +250,11 @@ def main() -> None:
               f"{e['views']} frames, reference interpolated to each frame's time): rotation median "
               f"{e['rotation_deg_median']:.2f} max {e['rotation_deg_max']:.2f} deg, position median "
               f"{e['position_frac_median']:.2%} max {e['position_frac_max']:.2%} of the piece's camera spread")
+        if args.fit_minutes:
+            fit = report["beer_360_fit"] = fit_heldout(out / "beer", out / "fit_beer_video", args.fit_minutes)
+            print(f"beer_360 video fitted {args.fit_minutes:g} min (default config): held-out PSNR {fit['psnr']:.2f} dB, "
+                  f"SSIM {fit['ssim']:.3f} on {fit['views']} views ({fit['resolution'][0]}x{fit['resolution'][1]})",
+                  flush=True)
     report["machine"] = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                          "load_average": os.getloadavg(), "python": platform.python_version(),
                          "pycolmap": pycolmap.__version__}
