@@ -34,7 +34,7 @@ MIN_SIDE = 48          # smallest long side of a moving frame, pixels
 REST_DELAY_S = 0.2     # the camera counts as resting after this long without a move
 REFRESH_S = 3.0        # while training, a resting view re-renders this often
 STATS_EVERY_S = 1.0    # panel status lines update at most this often
-RENDER_SHARE = 0.15    # while training, rendering may take at most this share of the wall-clock time
+RENDER_SHARE = 0.08    # while training, rendering may take at most this share of the wall-clock time
 MAX_CREDIT_S = 0.25    # rendering time that may be spent in one burst while training
 INTERRUPT_S = 0.05     # a camera move interrupts a still frame within about this long
 
