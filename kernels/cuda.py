@@ -210,7 +210,7 @@ def _rmsprop_kernel(data, grad, avg, rows, lr, beta, eps):
 
 
 def rmsprop_update(data, grad, avg, rows, lr, beta, eps, stream=0):
-    """RMSProp step on data[rows] (data, grad, avg: (N, C); rows: (K,) int64 distinct).
+    """RMSProp step on data[rows] (data, grad, avg: (N, C); rows: (K,) int64 distinct); zeroes grad[rows].
 
     One thread per (row, column)."""
     n_threads = rows.shape[0] * data.shape[1]

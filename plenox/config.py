@@ -12,6 +12,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from plenox.configs import config_names, config_path
 from plenox.errors import ConfigError, OptionError
@@ -68,9 +69,19 @@ class RunSettings:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def for_scene(self, scene) -> "RunSettings":
-        """The config with anything left to the scene filled in (nothing, unless a subclass says so)."""
+    # Overriding the key on the left also sets these fields, unless they are overridden too
+    # (e.g. a Plenoxels fit's explicit resolutions switch off the resolutions chosen from the images).
+    IMPLIED_BY_OVERRIDE: ClassVar[dict] = {}
+
+    def for_scene(self, scene, minutes: float | None = None) -> "RunSettings":
+        """The config with anything left to the scene (and the ``minutes`` of a time budget)
+        filled in (nothing, unless a subclass says so)."""
         return self
+
+    def schedule_summary(self, minutes: float | None = None) -> str | None:
+        """One line on the schedule a ``for_scene`` config will train with, for the command to
+        print at the start; None when there is nothing to say."""
+        return None
 
     @property
     def rays_per_step(self) -> int:
@@ -142,9 +153,12 @@ def build_config(cls: type, values: dict, source: str, overrides=()) -> RunSetti
     (which cannot change the model)."""
     cfg = cls()
     apply_values(cfg, values, source)
-    for text in overrides:
-        key, value = parse_override(text)
+    parsed = [(text, *parse_override(text)) for text in overrides]
+    given = {key for _, key, _ in parsed}
+    for text, key, value in parsed:
         if key == "model":
             raise ConfigError(f"override {text!r}: the model is chosen with --model or the config, not overridden")
         apply_values(cfg, {key: value}, f"override {text!r}")
+        implied = {k: v for k, v in cls.IMPLIED_BY_OVERRIDE.get(key, {}).items() if k not in given}
+        apply_values(cfg, implied, f"override {text!r}")
     return cfg.check()

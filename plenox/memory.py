@@ -1,4 +1,5 @@
-"""Peak resident memory of this process, resettable so that one fit can be measured in a longer process.
+"""Peak resident memory of this process, resettable so that one fit can be measured in a longer
+process; and the memory the system has available.
 
 Linux keeps the peak resident set size of a process as VmHWM in /proc/self/status, and
 writing "5" to /proc/self/clear_refs resets it to the current size. Elsewhere the fallback
@@ -15,6 +16,7 @@ except ImportError:   # Windows: importing plenox must still work
 
 STATUS = "/proc/self/status"
 CLEAR_REFS = "/proc/self/clear_refs"
+MEMINFO = "/proc/meminfo"
 
 
 def reset_peak_rss() -> bool:
@@ -40,3 +42,15 @@ def peak_rss_bytes() -> int:
         return 0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024   # macOS reports bytes, Linux KiB
+
+
+def available_bytes() -> int | None:
+    """Memory the system can give without swapping (Linux's MemAvailable), in bytes; None where unknown."""
+    try:
+        with open(MEMINFO) as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

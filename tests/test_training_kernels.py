@@ -22,6 +22,7 @@ def test_rmsprop_kernel_matches_reference():
     CpuBackend().rmsprop_update(data, grad, avg, rows, 0.3, 0.95, 1e-8)
     assert torch.allclose(data, expected[0], rtol=1e-12, atol=1e-14)
     assert torch.allclose(avg, expected[2], rtol=1e-12, atol=1e-14)
+    assert torch.equal(grad, expected[1]) and not grad[rows].any()   # consumed: zeroed for the next step
     untouched = torch.ones(50, dtype=torch.bool)
     untouched[rows] = False
     assert torch.equal(data[untouched], expected[0][untouched])

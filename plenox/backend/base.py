@@ -69,6 +69,6 @@ class KernelBackend:
                               cell_lo, cell_hi, float(weight), grad), data)
 
     def rmsprop_update(self, data, grad, avg, rows, lr, beta, eps):
-        """In-place RMSProp step on data[rows]; data, grad, avg (N, C), rows (K,) int64."""
+        """In-place RMSProp step on data[rows], zeroing grad[rows]; data, grad, avg (N, C), rows (K,) int64."""
         if rows.numel():
             self._run("rmsprop_update", (data, grad, avg, rows, float(lr), float(beta), float(eps)), data)

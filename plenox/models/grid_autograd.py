@@ -85,11 +85,16 @@ class GridGrads:
         self._touched |= rows.to(torch.uint8)
 
     def clear(self) -> None:
-        """Zero the gradients and the touched mask for the next step (the background's are its
-        owner's to clear)."""
+        """Zero the gradients and the touched mask (the background's are its owner's to clear)."""
         self.density.zero_()
         self.sh.zero_()
         self._touched.zero_()
+
+    def untouch(self, rows: torch.Tensor) -> None:
+        """Unmark ``rows`` (int64 (K,)), whose gradients the optimiser's kernel consumed and
+        zeroed. When ``rows`` are all the touched voxels this leaves the buffers as ``clear``
+        would, because gradients are only ever added to voxels that get marked."""
+        self._touched[rows] = 0
 
     def background_buffers(self, arrays: GridArrays) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(density (K, L), rgb (K, 3L), touched uint8 (K, L)) for the background of ``arrays``:

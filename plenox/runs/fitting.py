@@ -45,7 +45,10 @@ def fit_run(source: str | None, out: str, config: str | None = None, overrides=(
         if is_capture(source):  # photos without poses or a video: structure-from-motion first, once
             from plenox.capture.pipeline import capture_for_fit  # loads pycolmap, so only for captures
             source = capture_for_fit(source, out, progress)
-        cfg, scene = scene_config(source, config, overrides, model)
+        cfg, scene = scene_config(source, config, overrides, model, minutes)
+        summary = cfg.schedule_summary(minutes)
+        if progress and summary:
+            print(summary, flush=True)
         run.create(cfg.to_dict(), scene_record(source, scene, scene.downscale), force=force)
         trainer = model_kind(cfg.model).trainer(scene, cfg, run, dev)
     trainer.on_step = on_step

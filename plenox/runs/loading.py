@@ -62,14 +62,14 @@ def default_config_choice(source: str | None, model: str | None = None) -> tuple
     return model_kind(model or DEFAULT_MODEL).default_config(key), why
 
 
-def scene_config(source: str | None, config: str | None, overrides=(), model: str | None = None
-                 ) -> tuple[RunSettings, Scene]:
+def scene_config(source: str | None, config: str | None, overrides=(), model: str | None = None,
+                 minutes: float | None = None) -> tuple[RunSettings, Scene]:
     """The config (``config``, else the model's default for the scene's format, plus
-    ``overrides``), resolved for the scene, and the scene. ``model`` (default: the config's,
-    else plenoxels) must agree with the config's."""
+    ``overrides``), resolved for the scene and a budget of ``minutes``, and the scene.
+    ``model`` (default: the config's, else plenoxels) must agree with the config's."""
     cfg = load_config(config or default_config_name(source, model or DEFAULT_MODEL), overrides, model)
     scene = open_scene(source, cfg.downscale)
-    return cfg.for_scene(scene), scene
+    return cfg.for_scene(scene, minutes), scene
 
 
 def scene_record(source: str | None, scene: Scene, downscale: int) -> dict:

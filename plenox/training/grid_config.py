@@ -7,12 +7,15 @@ eval, render, prune, export, compare and the held-out curve look with purpose "v
 at ``render_stop_thresh``). The options are written into every metrics file's protocol.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from plenox.config import (ANY, FRACTION, INT_NONNEG, INT_POSITIVE, NONNEG, POSITIVE, RunSettings,
                            check_ranges)
 from plenox.errors import ConfigError, PruneError
 from plenox.models.grid_autograd import RenderOptions
+from plenox.training.grid_schedule import describe, plan_resolutions
 from plenox.training.pruning import PruneRule
 
 PURPOSES = ("train", "view")
@@ -29,6 +32,12 @@ class FitConfig(RunSettings):
 
     resolutions: list = field(default_factory=lambda: [[64, 64, 64], [128, 128, 128]])
     upsample_steps: list = field(default_factory=lambda: [1000])   # step at which each upsample happens
+    # With grid_from_images, resolutions only give the schedule's shape: for_scene scales them so
+    # the last level holds voxels_per_pixel voxels per pixel footprint of the training images,
+    # capped by the time budget (plenox.training.grid_schedule); explicit resolutions= turn it off.
+    grid_from_images: bool = False
+    voxels_per_pixel: float = 0.75
+    grid_plan: str = ""                       # filled by for_scene: where the last level comes from
     batch_size: int = 4096
     basis_dim: int = 9
     init_density: float = 0.1
@@ -72,6 +81,8 @@ class FitConfig(RunSettings):
     foreground: str = "scene"                 # grid box: "scene" (the loader's) or "cameras" (holds the cameras)
     camera_margin: float = 1.1                # "cameras": the box's half-size over the farthest camera's distance
 
+    IMPLIED_BY_OVERRIDE: ClassVar[dict] = {"resolutions": {"grid_from_images": False}}
+
     def check(self) -> "FitConfig":
         """Validate value ranges; return self."""
         super().check()
@@ -97,7 +108,7 @@ class FitConfig(RunSettings):
             "lambda_tv": NONNEG, "lambda_tv_sh": NONNEG, "lambda_sparsity": NONNEG, "tv_fraction": FRACTION,
             "step_size": POSITIVE, "sigma_thresh": NONNEG, "stop_thresh": (0.0, 1.0, False, False),
             "render_stop_thresh": (0.0, 1.0, False, False), "init_density": ANY, "init_sh": ANY,
-            "weight_thresh": POSITIVE, "density_thresh": ANY})
+            "weight_thresh": POSITIVE, "density_thresh": ANY, "voxels_per_pixel": POSITIVE})
         if self.stop_thresh >= 1 or self.render_stop_thresh >= 1:
             raise ConfigError("config: stop_thresh and render_stop_thresh must be < 1")
         if self.basis_dim not in (1, 4, 9, 16):
@@ -118,6 +129,22 @@ class FitConfig(RunSettings):
     @property
     def rays_per_step(self) -> int:
         return self.batch_size
+
+    def for_scene(self, scene, minutes: float | None = None) -> "FitConfig":
+        """With grid_from_images, a copy whose resolutions are planned for ``scene`` and a budget
+        of ``minutes`` (plenox.training.grid_schedule), grid_from_images then off (the plan is
+        written into the run's config, so a resumed run keeps it) and grid_plan saying why;
+        otherwise the config itself."""
+        if not self.grid_from_images:
+            return self
+        _, radius = self.foreground_box(scene)
+        levels, why = plan_resolutions(scene, radius, self.resolutions, self.voxels_per_pixel, minutes)
+        return dataclasses.replace(self, resolutions=levels, grid_from_images=False, grid_plan=why)
+
+    def schedule_summary(self, minutes: float | None = None) -> str:
+        """"grid 64x64x64 from the start, 128x128x128 at 2.5 min, ... (why)"."""
+        line = "grid " + describe(self.resolutions, self.upsample_steps, self.steps, minutes)
+        return line + (f" ({self.grid_plan})" if self.grid_plan else "")
 
     def background_for(self, scene) -> tuple[float, float, float]:
         """The background colour the renderer composites on: config, else scene, else black."""
@@ -157,7 +184,8 @@ class FitConfig(RunSettings):
             background = {"layers": self.background_layers, "map": [2 * self.background_reso, self.background_reso],
                           "outside": "the box's inscribed sphere, to infinity"}
         return {"foreground": self.foreground if not scene.ndc else "ndc", "box_center": list(center),
-                "box_radius": list(radius), "background_model": background}
+                "box_radius": list(radius), "background_model": background, "resolutions": self.resolutions,
+                "grid_plan": self.grid_plan or "the config's resolutions"}
 
     def prune_rule(self) -> PruneRule:
         """The rule the fit prunes by at each upsample; PruneRule checks it (see plenox.training.pruning)."""

@@ -11,17 +11,24 @@ import math
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from plenox.data import Scene
+from plenox.memory import available_bytes
 from plenox.models.background import Background
 from plenox.models.grid import SparseGrid
 from plenox.models.grid_autograd import max_weights, render_rays
 from plenox.models.renderer import GridRenderer
 from plenox.training.grid_config import FitConfig
+from plenox.training.grid_schedule import gib, grid_bytes
 from plenox.training.loop import RunFolder, TrainingLoop
 from plenox.training.optimizer import SparseRMSProp
 from plenox.training.pruning import keep_mask
 from plenox.training.regularizers import add_cauchy_sparsity_grad, add_tv_grad, random_cell_range
+
+
+MEMORY_SHARE = 0.9   # a new grid may take this share of the memory available (the rest: images, rays, the OS)
+MAX_PARTS = 8        # the CPU backward's gradient copies: one per thread, at most this many (kernels.cpu)
 
 
 def log_linear_lr(step: int, lr_init: float, lr_final: float, decay_steps: int,
@@ -65,6 +72,7 @@ class GridTrainer(TrainingLoop):
         self.optimizer = SparseRMSProp(self.grid, config.rms_beta, config.rms_eps)
         self.step = 0
         self.upsamples = 0   # upsamples done so far (index into config.resolutions)
+        self.upsample_refused = False   # the next level did not fit in memory: stay at this one
         self.fg_started = config.fg_begin_step == 0   # whether the grid learns yet (svox2's lr_fg_begin_step)
 
     # ----- one step -----------------------------------------------------------------
@@ -99,7 +107,26 @@ class GridTrainer(TrainingLoop):
 
     def upsample_due(self) -> bool:
         steps = self.config.upsample_steps
-        return self.upsamples < len(steps) and self.schedule_step() >= steps[self.upsamples]
+        return (not self.upsample_refused and self.upsamples < len(steps)
+                and self.schedule_step() >= steps[self.upsamples])
+
+    def memory_refusal(self, resolution: tuple, voxels: int) -> str | None:
+        """Why a grid of ``voxels`` voxels at ``resolution`` would not fit next to what this
+        process holds (parameters, RMSProp averages, gradients and the CPU backward's private
+        copies; MEMORY_SHARE of what the system has available once the current grid is freed),
+        or None when it fits or the available memory is unknown."""
+        parts = 1 if self.device.type == "cuda" else min(torch.get_num_threads(), MAX_PARTS)
+        basis = self.config.basis_dim
+        needed = grid_bytes(math.prod(resolution), voxels, basis, parts)
+        current = grid_bytes(self.grid.links.numel(), self.grid.n_voxels, basis, parts)
+        free = (torch.cuda.mem_get_info(self.device)[0] if self.device.type == "cuda" else available_bytes())
+        if free is None or needed <= MEMORY_SHARE * (free + current):
+            return None
+        where = "GPU memory" if self.device.type == "cuda" else "memory"
+        size = "x".join(map(str, resolution))
+        return (f"the {size} grid ({voxels:,} voxels) needs about {gib(needed)} and {gib(free + current)} of "
+                f"{where} is available; training goes on at {'x'.join(map(str, self.grid.resolution))} "
+                "(use fewer voxels: lower resolutions= or voxels_per_pixel=, or a stricter weight_thresh=)")
 
     def train_step(self) -> float:
         """One batch: render, MSE, backward, regularisers, RMSProp. Returns the batch MSE."""
@@ -136,14 +163,21 @@ class GridTrainer(TrainingLoop):
     # ----- coarse to fine -------------------------------------------------------------
     @torch.no_grad()
     def upsample(self) -> None:
-        """Resample to the next resolution, allocating only voxels inside the kept region."""
+        """Resample to the next resolution, allocating only voxels inside the kept region; when
+        the new grid would not fit in the memory available, keep the current one (and say so)."""
         keep = keep_mask(self.grid, self.scene, self.options, self.config.prune_rule())
-        self.upsamples += 1
-        new_res = tuple(self.config.resolutions[self.upsamples])
+        new_res = tuple(self.config.resolutions[self.upsamples + 1])
         # A new voxel is kept when the old voxel containing its centre was.
         axes = [np.minimum(((np.arange(n) + 0.5) * o / n).astype(int), o - 1)
                 for n, o in zip(new_res, keep.shape)]
         new_keep = keep[np.ix_(*axes)]
+        refusal = self.memory_refusal(new_res, int(new_keep.sum()))
+        if refusal is not None:
+            self.upsample_refused = True
+            self.run.append_log({"step": self.step, "time": self.elapsed, "upsample_refused": refusal})
+            tqdm.write(f"not upsampling: {refusal}")
+            return
+        self.upsamples += 1
         # Module.to moves in place: the old grid is dropped right after.
         self.grid = self.grid.to("cpu").resample(new_res, keep=new_keep).to(self.device)
         # The background does not change: its optimiser (and RMSProp state) carries over.

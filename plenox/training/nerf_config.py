@@ -45,7 +45,7 @@ class NerfFitConfig(NerfConfig, RunSettings):
             raise ConfigError(f"white_bkgd must be true, false or null (the scene's), got {self.white_bkgd!r}")
         return self
 
-    def for_scene(self, scene) -> "NerfFitConfig":
+    def for_scene(self, scene, minutes: float | None = None) -> "NerfFitConfig":
         """A copy with near, far and white_bkgd taken from ``scene`` where they are None."""
         white = tuple(scene.background or ()) == (1.0, 1.0, 1.0)
         return dataclasses.replace(

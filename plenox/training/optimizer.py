@@ -2,8 +2,11 @@
 
 The optimiser owns the grid's gradients (``grads``, a GridGrads): the backward pass and the
 regularisers add into them and record the voxels they touch; ``step`` updates only those
-voxels, as svox2 does (the first visit of an entry sets its running mean to g^2), then
-clears the buffers for the next step. The update itself runs in the backend's kernel.
+voxels, as svox2 does (the first visit of an entry sets its running mean to g^2), and
+leaves the buffers clear for the next step: the kernel zeroes each gradient it consumes and
+the step unmarks the rows, so a step costs what the batch touched, not the grid. Running
+means of untouched voxels are not decayed (svox2's approximation of a dense RMSProp; see
+docs/fit.md). The update itself runs in the backend's kernel.
 A grid's background gets an optimiser of its own over its voxel view (``Background.voxels``:
 one row per pixel and layer, as svox2 updates it), with its own learning rates; the grid's
 optimiser holds it, hands it over at upsampling (the background does not change there) and
@@ -50,7 +53,7 @@ class SparseRMSProp:
                                      (grid.sh, grads.sh, self.avg_sh, lr_sh)):
             backend.rmsprop_update(param.data.view(avg.shape), grad.view(avg.shape), avg, rows, lr, self.beta, self.eps)
         grid.mark_density_changed()
-        grads.clear()
+        grads.untouch(rows)   # the kernel zeroed the gradients it used: only the marks are left
         return int(rows.numel())
 
     def state_dict(self) -> dict:
@@ -74,8 +77,9 @@ class SparseRMSProp:
 
 
 def rmsprop_reference(data, grad, avg, rows, lr, beta, eps):
-    """Plain-torch RMSProp on data[rows] (data, grad, avg: (N, C)), in place: the test oracle."""
-    g = grad[rows]
+    """Plain-torch RMSProp on data[rows] (data, grad, avg: (N, C)), in place, consuming grad[rows]: the test oracle."""
+    g = grad[rows].clone()
+    grad[rows] = 0
     a = avg[rows]
     a = torch.where(a == 0, g * g, beta * a + (1 - beta) * g * g)
     avg[rows] = a
