@@ -31,13 +31,9 @@ def reset_peak_rss() -> bool:
 
 def peak_rss_bytes() -> int:
     """Peak resident set size in bytes since the last reset (or since the process started)."""
-    try:
-        with open(STATUS) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    peak = _proc_kib_field(STATUS, "VmHWM:")
+    if peak is not None:
+        return peak
     if resource is None:
         return 0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -46,10 +42,15 @@ def peak_rss_bytes() -> int:
 
 def available_bytes() -> int | None:
     """Memory the system can give without swapping (Linux's MemAvailable), in bytes; None where unknown."""
+    return _proc_kib_field(MEMINFO, "MemAvailable:")
+
+
+def _proc_kib_field(path: str, key: str) -> int | None:
+    """The "key: N kB" line of a /proc file, in bytes; None where the file or line is missing."""
     try:
-        with open(MEMINFO) as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(key):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
