@@ -17,7 +17,8 @@ from plenox.training import grid_trainer
 from plenox.training.grid_schedule import CELLS_PER_MINUTE, ROUND, plan_resolutions
 from plenox.training.grid_trainer import GridTrainer
 from plenox.runs.folder import RunDir
-from scenes import look_at, tiny_scene
+from plenox.cli import main
+from scenes import look_at, tiny_scene, write_llff_scene
 
 LEGO_DISTANCE, LEGO_ANGLE_X = 4.0311, 0.6911112   # NeRF-synthetic cameras: distance from the centre, field of view
 
@@ -95,3 +96,20 @@ def test_a_grid_that_does_not_fit_is_not_upsampled_to(tmp_path, monkeypatch):
     fits = GridTrainer(scene, cfg, RunDir(tmp_path / "run"))
     fits.train(progress=False)
     assert fits.grid.resolution == (32, 32, 32)
+
+
+def test_fit_prints_the_schedule_and_keeps_the_plan(tmp_path, capsys):
+    write_llff_scene(tmp_path / "scene", width=24, height=18, factor=4)
+    out = tmp_path / "run"
+    small = ["steps=20", "upsample_steps=[5,10]", "lr_decay_steps=20", "batch_size=256", "eval_views=1",
+             "downscale=4"]
+    assert main(["fit", str(tmp_path / "scene"), "--out", str(out), "--config", "llff", *small]) == 0
+    printed = capsys.readouterr().out
+    # x: 1 voxel per pixel of the 24-pixel-wide images -> 32 (rounded to 16s), y: 18 -> 16, z: 24 x 64/512 -> 16
+    assert ("grid 16x16x16 from the start, 16x16x16 at step 5, 32x16x16 at step 10 "
+            "(1 voxels per image pixel (NDC) gives 24x18x3)") in printed
+    config = json.loads((out / "config.json").read_text())
+    assert config["resolutions"] == [[16, 16, 16], [16, 16, 16], [32, 16, 16]] and not config["grid_from_images"]
+    assert "image pixel" in config["grid_plan"]
+    setup = json.loads((out / "log.jsonl").read_text().splitlines()[0])["setup"]
+    assert setup["resolutions"][-1] == [32, 16, 16] and setup["grid_plan"] == config["grid_plan"]
