@@ -11,6 +11,7 @@ median distance 4), as ``plenox fit ../shared/data/beer_360`` does.
 
     python benchmarks/unbounded.py --minutes 30 --out runs/bench_unbounded
     python benchmarks/unbounded.py --minutes 2 --image docs/images/unbounded_beer360.png
+    python benchmarks/unbounded.py --reuse --out runs/bench_unbounded --no-truth --image docs/images/unbounded_beer360.png
 
 Overrides (``key=value``) apply to both configs.
 """
@@ -33,12 +34,13 @@ HOLDOUT_EVERY = 8
 CONFIGS = (("bounded", "custom"), ("unbounded", "unbounded"))
 
 
-def side_by_side(scene, runs: dict, views: list[int], path: Path) -> None:
-    """Rows of ground truth / each run's render of the held-out ``views``, from the runs' eval images."""
+def side_by_side(scene, runs: dict, views: list[int], path: Path, truth: bool = True) -> None:
+    """Rows of ground truth (unless ``truth`` is False) / each run's render of the held-out
+    ``views``, from the runs' eval images."""
     rows = []
     for i in views:
         name = scene.splits["test"].names[i]
-        tiles = [to_uint8(scene.splits["test"].images[i])]
+        tiles = [to_uint8(scene.splits["test"].images[i])] if truth else []
         tiles += [iio.imread(out / "eval" / "images" / f"{name}.png")[..., :3] for out in runs.values()]
         rows.append(np.concatenate(tiles, axis=1))
     atomic_write_image(path, np.concatenate(rows, axis=0))
@@ -53,6 +55,9 @@ def main():
     parser.add_argument("--image", default="docs/images/unbounded_beer360.png")
     parser.add_argument("--views", type=int, nargs=3, default=[1, 4, 7], help="held-out views in the image")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--no-truth", action="store_true",
+                        help="leave the ground-truth column out of the image (for pictures of data that may not be copied)")
+    parser.add_argument("--reuse", action="store_true", help="read the fits an earlier run left in --out instead of fitting")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_intermixed_args()
 
@@ -62,8 +67,11 @@ def main():
     out = Path(args.out)
     results, runs = {}, {}
     for label, config in CONFIGS:
-        metrics = fit_run(str(data), str(out / label), config, [f"downscale={args.downscale}", *args.overrides],
-                          args.minutes, force=True, progress=not args.quiet)
+        if args.reuse:
+            metrics = json.loads((out / label / "eval" / "metrics.json").read_text())
+        else:
+            metrics = fit_run(str(data), str(out / label), config, [f"downscale={args.downscale}", *args.overrides],
+                              args.minutes, force=True, progress=not args.quiet)
         r, p = metrics["results"], metrics["protocol"]
         runs[label] = out / label
         results[label] = {"config": config, "psnr": r["psnr"], "psnr_std": r["psnr_std"], "ssim": r["ssim"],
@@ -74,7 +82,7 @@ def main():
               f"{p['views']} views ({p['resolution'][0]}x{p['resolution'][1]}), {p['training_seconds']:.0f} s "
               f"training, {p['voxels']:,} voxels", flush=True)
     scene = open_scene(str(data), args.downscale)
-    side_by_side(scene, runs, args.views, Path(args.image))
+    side_by_side(scene, runs, args.views, Path(args.image), truth=not args.no_truth)
     print(json.dumps({"scene": scene.name, "downscale": args.downscale, "minutes": args.minutes,
                       "holdout": f"every {HOLDOUT_EVERY}th view (0, 8, 16, ...)", "runs": results,
                       "gain_db": results["unbounded"]["psnr"] - results["bounded"]["psnr"],
