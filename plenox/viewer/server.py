@@ -95,6 +95,7 @@ class Viewer:
         self.rays_per_s = None            # pixels per second rendered and sent, moving average
         self.budget = RenderBudget(render_share) if training else None
         self.wake = threading.Event()
+        self.stopped = threading.Event()
         self.views: dict[int, ClientView] = {}
         self.frames_rendered = 0
         self.last_frame = None            # (width, height, seconds, still) of the last frame shown
@@ -113,6 +114,9 @@ class Viewer:
         return f"http://{host}:{self.port}"
 
     def stop(self) -> None:
+        """Close the server; ``serve`` returns at its next poll."""
+        self.stopped.set()
+        self.wake.set()
         with contextlib.redirect_stdout(io.StringIO()):   # viser's "server stopped"
             self.server.stop()
 
@@ -233,8 +237,8 @@ class Viewer:
 
     # ----- drivers ------------------------------------------------------------------------------
     def serve(self) -> None:
-        """Render for the connected browsers until KeyboardInterrupt (Ctrl-C)."""
-        while True:
+        """Render for the connected browsers until ``stop()`` or KeyboardInterrupt (Ctrl-C)."""
+        while not self.stopped.is_set():
             if not self.poll():
                 self.wake.wait(0.05)
                 self.wake.clear()
