@@ -144,10 +144,10 @@ def measure_frames(run: str, seconds: float, screenshot: str | None, hide_camera
             "still_size": list(still[:2]), "still_render_s": still[2], "still_fps": 1.0 / still[2]}
 
 
-def measure_training(data: str, out: Path, steps: int, page: str | None) -> dict:
+def measure_training(data: str, out: Path, steps: int, page: str | None, hide_cameras: bool = False) -> dict:
     """Wall-clock steps/s of a ``steps`` fit: without the viewer (``page`` None), or with --view's
-    hook and a page whose camera rests (``page`` "resting") or keeps moving ("moving"); and the
-    CPU cores the browser used meanwhile."""
+    hook and a page whose camera rests (``page`` "resting") or keeps moving ("moving"), its
+    training cameras hidden or not; and the CPU cores the browser used meanwhile."""
     times = []
     browser, mover = None, None
     with_page = page is not None
@@ -165,6 +165,8 @@ def measure_training(data: str, out: Path, steps: int, page: str | None) -> dict
         times.append(time.perf_counter())
         if view_hook is not None:
             view_hook(loop, mse, seconds)
+            if hide_cameras and view_hook.viewer.views and view_hook.viewer.panel.show_cameras.value:
+                view_hook.viewer.panel.show_cameras.value = False
             if page == "moving" and mover is None and view_hook.viewer.views:
                 mover = Mover(view_hook.viewer, loop.scene, rate=10)
                 mover.start()
@@ -209,7 +211,7 @@ def main() -> None:
             runs = {}
             for page in (None, "resting", "moving"):
                 runs[page or "no_view"] = measure_training(args.fit, Path(args.out) / (page or "no_view"),
-                                                           args.steps, page)
+                                                           args.steps, page, args.hide_cameras)
                 print(page or "no viewer", runs[page or "no_view"], flush=True)
             for page in ("resting", "moving"):
                 runs[f"slowdown_{page}"] = 1 - runs[page]["steps_per_s"] / runs["no_view"]["steps_per_s"]
