@@ -23,8 +23,8 @@ from plenox.runs.loading import run_config, run_scene
 from plenox.training.grid_trainer import GridTrainer
 
 # Functions whose cumulative time is reported (substring of "file:line(name)" in cProfile's stats).
-PARTS = ("render_rays", "backward", "add_tv_grad", "add_cauchy_sparsity_grad", "step", "clear",
-         "active_occupancy", "voxels_of_cells", "upsample")
+PARTS = ("fit_rays", "render_rays", "backward", "add_tv_grad", "add_cauchy_sparsity_grad", "step", "clear",
+         "active_occupancy", "voxels_of_cells", "upsample")   # old and new names, so old commits run too
 
 
 def time_steps(trainer: GridTrainer, steps: int) -> float:

@@ -35,11 +35,14 @@ def _device_jit(fn):
 
 _rays = compile_functions(vars(raymarch), raymarch.DEVICE_FUNCTIONS, _device_jit)
 march_ray_at = _rays["march_ray_at"]
+fit_ray_at = _rays["fit_ray_at"]
 block_active = _rays["block_active"]
 _voxel = compile_functions(vars(voxel), voxel.DEVICE_FUNCTIONS, _device_jit)
-tv_neighbours = _voxel["tv_neighbours"]
+tv_cell_rows = _voxel["tv_cell_rows"]
+tv_inv_norm = _voxel["tv_inv_norm"]
+tv_voxel_rows = _voxel["tv_voxel_rows"]
 tv_voxel_grad_at = _voxel["tv_voxel_grad_at"]
-rmsprop_element = _voxel["rmsprop_element"]
+rmsprop_voxel = _voxel["rmsprop_voxel"]
 
 SCRATCH_SIZE = raymarch.SCRATCH_SIZE
 MODE_FORWARD = raymarch.MODE_FORWARD
@@ -101,6 +104,47 @@ def render_forward(links, density, sh, n_basis, occ, scale, offset, bg_links, bg
             out_acc[r] = res[4]
 
 
+@njit
+def _part_outputs(part, grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched,
+                  priv_density, priv_sh, priv_touched, priv_bg_density, priv_bg_rgb, priv_bg_touched):
+    """The gradient outputs ray part ``part`` writes: part 0 the outputs themselves, part p > 0
+    its private buffers priv_*[p - 1]."""
+    if part == 0:
+        return grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched
+    return (priv_density[part - 1], priv_sh[part - 1], priv_touched[part - 1], priv_bg_density[part - 1],
+            priv_bg_rgb[part - 1], priv_bg_touched[part - 1])
+
+
+@njit(parallel=True, fastmath=FASTMATH)
+def _fold_parts(grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched,
+                priv_density, priv_sh, priv_touched, priv_bg_density, priv_bg_rgb, priv_bg_touched):
+    """Add the part buffers priv_* (P-1, ...) of a scattering ray kernel into the outputs and
+    zero them again, voxel-parallel (only the rows a part touched are read past the mark)."""
+    width = grad_sh.shape[1]
+    for v in prange(grad_density.shape[0]):
+        for p in range(priv_density.shape[0]):
+            if priv_touched[p, v]:
+                grad_density[v] += priv_density[p, v]
+                priv_density[p, v] = 0
+                for j in range(width):
+                    grad_sh[v, j] += priv_sh[p, v, j]
+                    priv_sh[p, v, j] = 0
+                touched[v] = 1
+                priv_touched[p, v] = 0
+    n_layers = grad_bg_density.shape[1]
+    for v in prange(grad_bg_density.shape[0]):
+        for p in range(priv_bg_density.shape[0]):
+            for layer in range(n_layers):
+                if priv_bg_touched[p, v, layer]:
+                    grad_bg_density[v, layer] += priv_bg_density[p, v, layer]
+                    priv_bg_density[p, v, layer] = 0
+                    for c in range(3 * layer, 3 * layer + 3):
+                        grad_bg_rgb[v, c] += priv_bg_rgb[p, v, c]
+                        priv_bg_rgb[p, v, c] = 0
+                    bg_touched[v, layer] = 1
+                    priv_bg_touched[p, v, layer] = 0
+
+
 @_cached_kernel
 def render_backward(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
                     march, rgb, grad_rgb, grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched,
@@ -116,39 +160,39 @@ def render_backward(links, density, sh, n_basis, occ, scale, offset, bg_links, b
     n_parts = priv_density.shape[0] + 1
     for part in prange(n_parts):
         basis, idx, wts = _scratch(sh)
-        if part == 0:
-            gd, gs, tc = grad_density, grad_sh, touched
-            gbd, gbr, gbt = grad_bg_density, grad_bg_rgb, bg_touched
-        else:
-            gd, gs, tc = priv_density[part - 1], priv_sh[part - 1], priv_touched[part - 1]
-            gbd, gbr, gbt = priv_bg_density[part - 1], priv_bg_rgb[part - 1], priv_bg_touched[part - 1]
+        gd, gs, tc, gbd, gbr, gbt = _part_outputs(part, grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb,
+                                                  bg_touched, priv_density, priv_sh, priv_touched,
+                                                  priv_bg_density, priv_bg_rgb, priv_bg_touched)
         for r in range(part, n_rays, n_parts):
             march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb,
                          origins, dirs, march, basis, idx, wts,
                          MODE_BACKWARD, rgb, grad_rgb, gd, gs, tc, gbd, gbr, gbt)
-    width = grad_sh.shape[1]
-    for v in prange(grad_density.shape[0]):
-        for p in range(n_parts - 1):
-            if priv_touched[p, v]:
-                grad_density[v] += priv_density[p, v]
-                priv_density[p, v] = 0
-                for j in range(width):
-                    grad_sh[v, j] += priv_sh[p, v, j]
-                    priv_sh[p, v, j] = 0
-                touched[v] = 1
-                priv_touched[p, v] = 0
-    n_layers = grad_bg_density.shape[1]
-    for v in prange(grad_bg_density.shape[0]):
-        for p in range(n_parts - 1):
-            for layer in range(n_layers):
-                if priv_bg_touched[p, v, layer]:
-                    grad_bg_density[v, layer] += priv_bg_density[p, v, layer]
-                    priv_bg_density[p, v, layer] = 0
-                    for c in range(3 * layer, 3 * layer + 3):
-                        grad_bg_rgb[v, c] += priv_bg_rgb[p, v, c]
-                        priv_bg_rgb[p, v, c] = 0
-                    bg_touched[v, layer] = 1
-                    priv_bg_touched[p, v, layer] = 0
+    _fold_parts(grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched,
+                priv_density, priv_sh, priv_touched, priv_bg_density, priv_bg_rgb, priv_bg_touched)
+
+
+@_cached_kernel
+def render_fit(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
+               march, target, loss_scale, out_rgb, grad_rgb, grad_density, grad_sh, touched, grad_bg_density,
+               grad_bg_rgb, bg_touched, priv_density, priv_sh, priv_touched, priv_bg_density, priv_bg_rgb,
+               priv_bg_touched):
+    """Forward and backward of a squared-error loss against target (M, 3) in one pass over the
+    rays (raymarch.fit_ray_at): out_rgb (M, 3) gets the colours, grad_rgb (M, 3) dL/dcolour, and
+    the gradients and touched marks are accumulated as render_backward does."""
+    n_rays = origins.shape[0]
+    n_parts = priv_density.shape[0] + 1
+    for part in prange(n_parts):
+        basis, idx, wts = _scratch(sh)
+        no_d, no_sh, no_touch, no_bg_d, no_bg_rgb, no_bg_touch = _no_grads(sh)
+        gd, gs, tc, gbd, gbr, gbt = _part_outputs(part, grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb,
+                                                  bg_touched, priv_density, priv_sh, priv_touched,
+                                                  priv_bg_density, priv_bg_rgb, priv_bg_touched)
+        for r in range(part, n_rays, n_parts):
+            fit_ray_at(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb,
+                       origins, dirs, march, basis, idx, wts, target, loss_scale, out_rgb, grad_rgb,
+                       no_d, no_sh, no_touch, no_bg_d, no_bg_rgb, no_bg_touch, gd, gs, tc, gbd, gbr, gbt)
+    _fold_parts(grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched,
+                priv_density, priv_sh, priv_touched, priv_bg_density, priv_bg_rgb, priv_bg_touched)
 
 
 @_cached_kernel
@@ -176,38 +220,47 @@ def max_weights(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_de
 
 
 @_cached_kernel
-def tv_grad(links, data, col_lo, col_hi, scale, cell_lo, cell_hi, weight, grad):
+def tv_grad(links, data, col_lo, col_hi, scale, cell_lo, cell_hi, weight, grad, inv_norms):
     """grad[:, col_lo:col_hi] += weight * d(TV over cells [cell_lo, cell_hi)) / d data.
 
     data, grad: (N, C); scale (3,) per-axis difference scales; cells are flat C-order
-    indices into the (Rx, Ry, Rz) grid. Race-free: each voxel gathers its own terms.
+    indices into the (Rx, Ry, Rz) grid; inv_norms (cell_hi - cell_lo, col_hi - col_lo) is
+    scratch of data's dtype. Race-free: each voxel gathers its own terms.
     """
     ry = links.shape[1]
     rz = links.shape[2]
-    total = links.shape[0] * ry * rz
-    first = max(cell_lo, 0)
-    last = min(cell_hi + ry * rz, total)
-    for flat in prange(first, last):
+    for k in prange(cell_hi - cell_lo):
+        flat = cell_lo + k
+        rows = tv_cell_rows(links, flat // (ry * rz), (flat // rz) % ry, flat % rz)
+        for col in range(col_lo, col_hi):
+            inv_norms[k, col - col_lo] = tv_inv_norm(data, rows, col, scale[0], scale[1], scale[2])
+    # A voxel is a corner of cells at or below its own flat index, up to one x-slab below.
+    last = min(cell_hi + ry * rz, links.shape[0] * ry * rz)
+    for flat in prange(cell_lo, last):
         x = flat // (ry * rz)
         y = (flat // rz) % ry
         z = flat % rz
         row = links[x, y, z]
         if row < 0:
             continue
-        # The neighbours' rows once per voxel, then every column (most of a step's TV time was
-        # looking them up again for each of the 1 + 3B columns).
-        near = tv_neighbours(links, x, y, z, cell_lo, cell_hi)
+        near = tv_voxel_rows(links, x, y, z, cell_lo, cell_hi)
         for col in range(col_lo, col_hi):
-            grad[row, col] += weight * tv_voxel_grad_at(data, near, col, scale[0], scale[1], scale[2])
+            grad[row, col] += weight * tv_voxel_grad_at(data, inv_norms, near, col, col - col_lo,
+                                                        scale[0], scale[1], scale[2])
 
 
 @_cached_kernel
-def rmsprop_update(data, grad, avg, rows, lr, beta, eps):
-    """RMSProp step on data[rows] (data, grad, avg: (N, C); rows: (K,) int64 distinct); zeroes grad[rows]."""
-    width = data.shape[1]
-    for i in prange(rows.shape[0]):
-        for col in range(width):
-            rmsprop_element(data, grad, avg, rows[i], col, lr, beta, eps)
+def rmsprop_step(density, grad_density, avg_density, sh, grad_sh, avg_sh, touched, lr_density, lr_sh, beta, eps,
+                 sparsity):
+    """RMSProp step (with the Cauchy sparsity gradient of weight ``sparsity`` on densities) on
+    every voxel marked in touched (N,) uint8, which is cleared, as are the gradients used.
+
+    density, grad_density, avg_density: (N, 1); sh, grad_sh, avg_sh: (N, C)."""
+    for v in prange(touched.shape[0]):
+        if touched[v]:
+            touched[v] = 0
+            rmsprop_voxel(density, grad_density, avg_density, sh, grad_sh, avg_sh, v, lr_density, lr_sh, beta, eps,
+                          sparsity)
 
 
 @_cached_kernel

@@ -1,5 +1,5 @@
 """CUDA kernels: the per-ray and per-voxel maths of ``kernels.raymarch`` and ``kernels.voxel``
-compiled with ``numba.cuda.jit(device=True)``, one thread per ray or per (voxel, column).
+compiled with ``numba.cuda.jit(device=True)``, one thread per ray, voxel or (voxel, column).
 
 The launchers mirror ``kernels.cpu`` (same arguments, same results) with these differences:
   * arrays are device arrays (``numba.cuda.as_cuda_array`` of torch tensors, or numpy
@@ -53,15 +53,19 @@ def _device_jit(fn):
 _rays = compile_functions(vars(raymarch), raymarch.DEVICE_FUNCTIONS, _device_jit, {
     "add1": _atomic_add1, "add2": _atomic_add2, "max1": _atomic_max1})
 march_ray_at = _rays["march_ray_at"]
+fit_ray_at = _rays["fit_ray_at"]
 block_active = _rays["block_active"]
 _voxel = compile_functions(vars(voxel), voxel.DEVICE_FUNCTIONS, _device_jit)
-tv_voxel_grad = _voxel["tv_voxel_grad"]
-rmsprop_element = _voxel["rmsprop_element"]
+tv_cell_rows = _voxel["tv_cell_rows"]
+tv_inv_norm = _voxel["tv_inv_norm"]
+tv_voxel_rows = _voxel["tv_voxel_rows"]
+tv_voxel_grad_at = _voxel["tv_voxel_grad_at"]
+rmsprop_voxel = _voxel["rmsprop_voxel"]
 
 
 @functools.cache
 def _ray_kernels(dtype: np.dtype):
-    """(forward, backward, max_weight) CUDA kernels whose scratch arrays are of ``dtype``."""
+    """(forward, backward, max_weight, fit) CUDA kernels whose scratch arrays are of ``dtype``."""
     scratch = from_dtype(dtype)
 
     @cuda.jit(device=True)
@@ -114,7 +118,21 @@ def _ray_kernels(dtype: np.dtype):
                       cuda.local.array((1, 1), scratch), cuda.local.array((1, 1), scratch),
                       cuda.local.array((1, 1), types.uint8))
 
-    return forward, backward, max_weight
+    @cuda.jit
+    def fit(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
+            march, target, loss_scale, out_rgb, grad_rgb, grad_density, grad_sh, touched, grad_bg_density,
+            grad_bg_rgb, bg_touched):
+        r = cuda.grid(1)
+        if r < origins.shape[0]:
+            fit_ray_at(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb,
+                       origins, dirs, march, cuda.local.array(SCRATCH_SIZE, scratch),
+                       cuda.local.array(8, types.int32), cuda.local.array(8, scratch), target, loss_scale,
+                       out_rgb, grad_rgb, cuda.local.array(1, scratch), cuda.local.array((1, 1), scratch),
+                       cuda.local.array(1, types.uint8), cuda.local.array((1, 1), scratch),
+                       cuda.local.array((1, 1), scratch), cuda.local.array((1, 1), types.uint8),
+                       grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched)
+
+    return forward, backward, max_weight, fit
 
 
 def _blocks(n: int, threads: int) -> int:
@@ -158,6 +176,17 @@ def render_backward(links, density, sh, n_basis, occ, scale, offset, bg_links, b
                  stream)
 
 
+def render_fit(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
+               march, target, loss_scale, out_rgb, grad_rgb, grad_density, grad_sh, touched, grad_bg_density,
+               grad_bg_rgb, bg_touched, stream=0):
+    """Forward and backward of a squared-error loss against target (M, 3) in one launch
+    (raymarch.fit_ray_at): out_rgb (M, 3) gets the colours, grad_rgb (M, 3) dL/dcolour, and the
+    gradients and touched marks are accumulated as render_backward does."""
+    _launch_rays(3, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
+                 march, (target, float(loss_scale), out_rgb, grad_rgb, grad_density, grad_sh, touched,
+                         grad_bg_density, grad_bg_rgb, bg_touched), stream)
+
+
 def max_weights(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
                 march, out_max, stream=0):
     """out_max (N,) = max(out_max, largest weight of any sample each voxel is a corner of)."""
@@ -166,57 +195,81 @@ def max_weights(links, density, sh, n_basis, occ, scale, offset, bg_links, bg_de
 
 
 @cuda.jit
-def _tv_grad_kernel(links, data, col_lo, col_hi, scale, cell_lo, cell_hi, weight, grad, first, count):
+def _tv_norms_kernel(links, data, col_lo, col_hi, scale, cell_lo, cell_hi, inv_norms):
+    t = cuda.grid(1)
+    width = col_hi - col_lo
+    if t >= (cell_hi - cell_lo) * width:
+        return
+    ry = links.shape[1]
+    rz = links.shape[2]
+    k = t // width
+    flat = cell_lo + k
+    rows = tv_cell_rows(links, flat // (ry * rz), (flat // rz) % ry, flat % rz)
+    inv_norms[k, t % width] = tv_inv_norm(data, rows, col_lo + t % width, scale[0], scale[1], scale[2])
+
+
+@cuda.jit
+def _tv_gather_kernel(links, data, col_lo, col_hi, scale, cell_lo, cell_hi, weight, grad, inv_norms, count):
     t = cuda.grid(1)
     width = col_hi - col_lo
     if t >= count * width:
         return
     ry = links.shape[1]
     rz = links.shape[2]
-    flat = first + t // width
+    flat = cell_lo + t // width
     x = flat // (ry * rz)
     y = (flat // rz) % ry
     z = flat % rz
     row = links[x, y, z]
     if row >= 0:
+        near = tv_voxel_rows(links, x, y, z, cell_lo, cell_hi)
         col = col_lo + t % width
-        grad[row, col] += weight * tv_voxel_grad(links, data, x, y, z, col, scale[0], scale[1],
-                                                 scale[2], cell_lo, cell_hi)
+        grad[row, col] += weight * tv_voxel_grad_at(data, inv_norms, near, col, t % width,
+                                                    scale[0], scale[1], scale[2])
 
 
-def tv_grad(links, data, col_lo, col_hi, scale, cell_lo, cell_hi, weight, grad, stream=0):
+def tv_grad(links, data, col_lo, col_hi, scale, cell_lo, cell_hi, weight, grad, inv_norms, stream=0):
     """grad[:, col_lo:col_hi] += weight * d(TV over cells [cell_lo, cell_hi)) / d data.
 
     data, grad: (N, C); scale (3,) per-axis difference scales; cells are flat C-order
-    indices into the (Rx, Ry, Rz) grid. One thread per (voxel, column), each writing only
-    its own element (the maths gathers), so no atomics.
+    indices into the (Rx, Ry, Rz) grid; inv_norms (cell_hi - cell_lo, col_hi - col_lo) is
+    scratch of data's dtype. Two launches: one thread per (cell, column) for the norms, then
+    one per (voxel, column), each writing only its own element (the maths gathers), so no atomics.
     """
     rx, ry, rz = links.shape
+    width = col_hi - col_lo
+    n_cells = (cell_hi - cell_lo) * width
     # Voxels that are a corner of some cell in range: the range plus one x-slab past it.
-    first = max(cell_lo, 0)
-    count = min(cell_hi + ry * rz, rx * ry * rz) - first
-    n_threads = count * (col_hi - col_lo)
-    if n_threads > 0:
-        _tv_grad_kernel[_blocks(n_threads, VOXEL_THREADS), VOXEL_THREADS, stream](
-            links, data, col_lo, col_hi, _vec3(scale), cell_lo, cell_hi, float(weight), grad, first, count)
+    count = min(cell_hi + ry * rz, rx * ry * rz) - cell_lo
+    if n_cells <= 0 or count <= 0:
+        return
+    _tv_norms_kernel[_blocks(n_cells, VOXEL_THREADS), VOXEL_THREADS, stream](
+        links, data, col_lo, col_hi, _vec3(scale), cell_lo, cell_hi, inv_norms)
+    _tv_gather_kernel[_blocks(count * width, VOXEL_THREADS), VOXEL_THREADS, stream](
+        links, data, col_lo, col_hi, _vec3(scale), cell_lo, cell_hi, float(weight), grad, inv_norms, count)
 
 
 @cuda.jit
-def _rmsprop_kernel(data, grad, avg, rows, lr, beta, eps):
-    t = cuda.grid(1)
-    width = data.shape[1]
-    if t < rows.shape[0] * width:
-        rmsprop_element(data, grad, avg, rows[t // width], t % width, lr, beta, eps)
+def _rmsprop_kernel(density, grad_density, avg_density, sh, grad_sh, avg_sh, touched, lr_density, lr_sh, beta, eps,
+                    sparsity):
+    v = cuda.grid(1)
+    if v < touched.shape[0] and touched[v]:
+        touched[v] = 0
+        rmsprop_voxel(density, grad_density, avg_density, sh, grad_sh, avg_sh, v, lr_density, lr_sh, beta, eps,
+                      sparsity)
 
 
-def rmsprop_update(data, grad, avg, rows, lr, beta, eps, stream=0):
-    """RMSProp step on data[rows] (data, grad, avg: (N, C); rows: (K,) int64 distinct); zeroes grad[rows].
+def rmsprop_step(density, grad_density, avg_density, sh, grad_sh, avg_sh, touched, lr_density, lr_sh, beta, eps,
+                 sparsity, stream=0):
+    """RMSProp step (with the Cauchy sparsity gradient of weight ``sparsity`` on densities) on
+    every voxel marked in touched (N,) uint8, which is cleared, as are the gradients used.
 
-    One thread per (row, column)."""
-    n_threads = rows.shape[0] * data.shape[1]
-    if n_threads:
-        _rmsprop_kernel[_blocks(n_threads, VOXEL_THREADS), VOXEL_THREADS, stream](
-            data, grad, avg, rows, float(lr), float(beta), float(eps))
+    density, grad_density, avg_density: (N, 1); sh, grad_sh, avg_sh: (N, C). One thread per voxel."""
+    n = touched.shape[0]
+    if n:
+        _rmsprop_kernel[_blocks(n, VOXEL_THREADS), VOXEL_THREADS, stream](
+            density, grad_density, avg_density, sh, grad_sh, avg_sh, touched, float(lr_density), float(lr_sh),
+            float(beta), float(eps), float(sparsity))
 
 
 @cuda.jit

@@ -538,9 +538,28 @@ def record_max_weight(idx, weight, max_weight):
 
 
 # Functions compiled for a target, callees before callers.
+def fit_ray_at(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
+               march, basis, idx, wts, target, loss_scale, out_rgb, grad_rgb, no_d, no_sh, no_touch, no_bg_d,
+               no_bg_rgb, no_bg_touch, grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched):
+    """One training ray of a squared-error loss, forward and backward in one go (the ray's
+    voxels are still in cache for the second march): its colour into out_rgb[r], dL/dcolour =
+    loss_scale * (colour - target[r]) into grad_rgb[r] (loss_scale = 2 / (3M) for the mean over
+    M rays' channels), then MODE_BACKWARD's scatter. ``no_*`` are the forward march's stand-ins
+    for the gradient arrays (as the forward kernels pass)."""
+    res = march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb,
+                       origins, dirs, march, basis, idx, wts, MODE_FORWARD, out_rgb, out_rgb,
+                       no_d, no_sh, no_touch, no_bg_d, no_bg_rgb, no_bg_touch)
+    for c in range(3):
+        out_rgb[r, c] = res[c]
+        grad_rgb[r, c] = loss_scale * (out_rgb[r, c] - target[r, c])
+    march_ray_at(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb,
+                 origins, dirs, march, basis, idx, wts, MODE_BACKWARD, out_rgb, grad_rgb,
+                 grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched)
+
+
 DEVICE_FUNCTIONS = (
     "block_active", "add1", "add2", "max1", "sh_basis", "slab", "ray_box", "cell_coord", "corners",
     "interp_density", "interp_rgb", "_axis_exit", "block_exit",
     "scatter_sample", "record_max_weight", "bg_start_radius", "bg_corners", "bg_value", "scatter_background",
-    "march_background", "march_ray", "march_ray_at",
+    "march_background", "march_ray", "march_ray_at", "fit_ray_at",
 )

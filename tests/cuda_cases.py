@@ -15,7 +15,7 @@ from gridutil import (corner_density_grid, random_grid, rays_at_box, rays_grazin
 from plenox.backend import backend_for
 from plenox.models.background import Background
 from plenox.models.grid import SparseGrid
-from plenox.models.grid_autograd import GridGrads, RenderOptions, max_weights, render_rays
+from plenox.models.grid_autograd import GridGrads, RenderOptions, fit_rays, max_weights, render_rays
 
 # Relative to the largest expected magnitude. Float64 differs only by summation order
 # (atomics on the GPU, part buffers on the CPU).
@@ -90,6 +90,21 @@ def _fresh(grid: SparseGrid, device) -> SparseGrid:
                       grid.center, grid.radius, grid.basis_dim, bg).to(device)
 
 
+def _fit_case(grid: SparseGrid, origins, dirs, options) -> dict:
+    """The fused training kernel's colours, gradients and touched voxels (keys fit_*) for a
+    squared error against a random target."""
+    grads = GridGrads(grid.density.detach(), grid.sh.detach())
+    if grid.background is not None:
+        voxels = grid.background.voxels()
+        grads.background = GridGrads(voxels.density, voxels.sh)
+    target = torch.rand(origins.shape, generator=torch.Generator().manual_seed(1), dtype=origins.dtype)
+    rgb = fit_rays(grid, origins, dirs, target.to(origins.device), options, grads)
+    out = {"fit_rgb": rgb, "fit_grad_density": grads.density, "fit_grad_sh": grads.sh, "fit_touched": grads.touched}
+    if grads.background is not None:
+        out.update(fit_grad_bg_density=grads.background.density, fit_grad_bg_rgb=grads.background.sh)
+    return out
+
+
 def run_ray_case(case: str, device) -> dict:
     """Density-aware block occupancy, forward outputs, density/SH gradients, touched voxels
     and max weights of ray case ``case`` (an entry of RAY_CASES) rendered on ``device``."""
@@ -110,12 +125,13 @@ def run_ray_case(case: str, device) -> dict:
     if grads.background is not None:
         results.update(grad_bg_density=grads.background.density, grad_bg_rgb=grads.background.sh,
                        bg_touched=grads.background.touched)
+    results.update(_fit_case(grid, origins, dirs, options))
     return {key: value.detach().cpu().numpy() for key, value in results.items()}
 
 
 def run_optimiser_case(dtype: str, device) -> dict:
     """TV gradients (all cells of the density column; a slab of cells of some SH columns)
-    and two RMSProp steps (the first sets the running mean) on every third row."""
+    and two RMSProp steps with sparsity (the first sets the running mean) on every third row."""
     grid = random_grid(resolution=(6, 5, 7), basis_dim=4, fill=0.7, seed=11, dtype=DTYPES[dtype])
     data = torch.cat([grid.density.detach()[:, None], grid.sh.detach()], dim=1).to(device)
     links = grid.links.to(device)
@@ -127,10 +143,15 @@ def run_optimiser_case(dtype: str, device) -> dict:
     backend.tv_grad(links, data, 2, 7, scale, n_cells // 3, 2 * n_cells // 3, 0.5, tv)
     grad = torch.randn(data.shape, generator=torch.Generator().manual_seed(1), dtype=data.dtype).to(device)
     avg = torch.zeros_like(data)
-    rows = torch.arange(0, data.shape[0], 3, device=device)
-    backend.rmsprop_update(data, grad, avg, rows, 0.1, 0.95, 1e-8)
-    backend.rmsprop_update(data, grad + tv, avg, rows, 0.1, 0.95, 1e-8)
-    return {key: value.cpu().numpy() for key, value in (("tv", tv), ("data", data), ("avg", avg))}
+    density, sh = data[:, :1].contiguous(), data[:, 1:].contiguous()
+    avg_density, avg_sh = avg[:, :1].contiguous(), avg[:, 1:].contiguous()
+    for step_grad in (grad, grad + tv):
+        touched = torch.zeros(data.shape[0], dtype=torch.uint8, device=device)
+        touched[::3] = 1
+        backend.rmsprop_step(density, step_grad[:, :1].contiguous(), avg_density, sh, step_grad[:, 1:].contiguous(),
+                             avg_sh, touched, 0.1, 0.01, 0.95, 1e-8, 0.1)
+    return {key: value.cpu().numpy() for key, value in (("tv", tv), ("data", torch.cat([density, sh], dim=1)),
+                                                         ("avg", torch.cat([avg_density, avg_sh], dim=1)))}
 
 
 def all_outputs(device) -> dict:

@@ -78,11 +78,10 @@ def _fit(device, steps=5):
         grads = GridGrads(grid.density.detach(), grid.sh.detach())
         rgb = render_rays(grid, origins, dirs, grads=grads)["rgb"]
         ((rgb - 0.5) ** 2).mean().backward()
-        density_grad, sh_grad, rows = grads.density, grads.sh, grads.touched.nonzero()[:, 0]
         with torch.no_grad():
-            backend.rmsprop_update(grid.density.data[:, None], density_grad[:, None],
-                                   avg["density"][:, None], rows, 0.1, 0.95, 1e-8)
-            backend.rmsprop_update(grid.sh.data, sh_grad, avg["sh"], rows, 0.01, 0.95, 1e-8)
+            backend.rmsprop_step(grid.density.data[:, None], grads.density[:, None], avg["density"][:, None],
+                                 grid.sh.data, grads.sh, avg["sh"], grads.touched_bytes(), 0.1, 0.01, 0.95, 1e-8,
+                                 1e-3)
     return {"density": grid.density.detach().cpu().numpy(), "sh": grid.sh.detach().cpu().numpy()}
 
 

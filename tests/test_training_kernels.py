@@ -11,21 +11,34 @@ from plenox.models.grid_autograd import GridGrads, RenderOptions, max_weights, r
 
 
 def test_rmsprop_kernel_matches_reference():
+    """The fused step (Cauchy sparsity gradient, then RMSProp on density and SH) on the marked
+    voxels against autograd's sparsity gradient and the plain-torch RMSProp."""
     gen = torch.Generator().manual_seed(0)
-    data = torch.randn(50, 7, generator=gen, dtype=torch.float64)
-    grad = torch.randn(50, 7, generator=gen, dtype=torch.float64)
-    avg = torch.rand(50, 7, generator=gen, dtype=torch.float64)
-    avg[::3] = 0.0  # first visits
+    density, grad_density, avg_density = (torch.randn(50, 1, generator=gen, dtype=torch.float64) for _ in range(3))
+    sh, grad_sh, avg_sh = (torch.randn(50, 7, generator=gen, dtype=torch.float64) for _ in range(3))
+    avg_density.abs_()
+    avg_sh.abs_()
+    avg_density[::3] = 0.0  # first visits
+    avg_sh[::3] = 0.0
     rows = torch.tensor([0, 3, 4, 10, 11, 30, 49])
-    expected = [t.clone() for t in (data, grad, avg)]
-    rmsprop_reference(*expected, rows, 0.3, 0.95, 1e-8)
-    CpuBackend().rmsprop_update(data, grad, avg, rows, 0.3, 0.95, 1e-8)
-    assert torch.allclose(data, expected[0], rtol=1e-12, atol=1e-14)
-    assert torch.allclose(avg, expected[2], rtol=1e-12, atol=1e-14)
-    assert torch.equal(grad, expected[1]) and not grad[rows].any()   # consumed: zeroed for the next step
+    touched = torch.zeros(50, dtype=torch.uint8)
+    touched[rows] = 1
+    sparsity = 0.05
+    sigma = density[:, 0].clone().requires_grad_(True)
+    (cauchy,) = torch.autograd.grad(sparsity * torch.log(1 + 2 * sigma ** 2).sum(), sigma)
+    expected = [t.clone() for t in (density, grad_density, avg_density, sh, grad_sh, avg_sh)]
+    expected[1][rows, 0] += cauchy[rows]
+    rmsprop_reference(*expected[:3], rows, 0.3, 0.95, 1e-8)
+    rmsprop_reference(*expected[3:], rows, 0.02, 0.95, 1e-8)
+    CpuBackend().rmsprop_step(density, grad_density, avg_density, sh, grad_sh, avg_sh, touched, 0.3, 0.02,
+                              0.95, 1e-8, sparsity)
+    for got, want in zip((density, grad_density, avg_density, sh, grad_sh, avg_sh), expected):
+        assert torch.allclose(got, want, rtol=1e-12, atol=1e-14)
+    assert not grad_density[rows].any() and not grad_sh[rows].any()   # consumed: zeroed for the next step
+    assert not touched.any()
     untouched = torch.ones(50, dtype=torch.bool)
     untouched[rows] = False
-    assert torch.equal(data[untouched], expected[0][untouched])
+    assert torch.equal(density[untouched], expected[0][untouched]) and torch.equal(sh[untouched], expected[3][untouched])
 
 
 def test_tv_gradient_matches_autograd():
@@ -59,8 +72,7 @@ def test_sparse_rmsprop_updates_only_touched_voxels():
     render_rays(grid, origins, dirs, grads=opt.grads)["rgb"].sum().backward()
     touched = opt.grads.touched.clone()
     assert 0 < touched.sum() < grid.n_voxels
-    n = opt.step(lr_density=1.0, lr_sh=0.1)
-    assert n == touched.sum()
+    opt.step(lr_density=1.0, lr_sh=0.1)
     assert torch.equal(grid.density.detach()[~touched], before_d[~touched])
     assert torch.equal(grid.sh.detach()[~touched], before_sh[~touched])
     assert not torch.equal(grid.density.detach()[touched], before_d[touched])

@@ -4,6 +4,8 @@ Subclasses say how a kernel runs (``_run``); the kernels of every target take th
 arguments, so everything else is written once here.
 """
 
+import math
+
 import numpy as np
 import torch
 
@@ -14,6 +16,20 @@ class KernelBackend:
     """Rendering, gradient, pruning and optimiser kernels over tensors of one device type."""
 
     name = "base"
+
+    def __init__(self):
+        self._scratch = {}
+
+    def scratch(self, name: str, shape: tuple, like: torch.Tensor) -> torch.Tensor:
+        """A work buffer of ``shape`` in ``like``'s dtype and device, kept between calls (its
+        contents are undefined): a per-step buffer would cost an allocation and page faults
+        every step."""
+        key = (name, like.dtype, like.device)
+        size = math.prod(shape)
+        if key not in self._scratch or self._scratch[key].numel() < size:
+            self._scratch.pop(key, None)   # free the old one before allocating its successor
+            self._scratch[key] = like.new_empty(size)
+        return self._scratch[key][:size].view(shape)
 
     def _run(self, kernel: str, args: tuple, like: torch.Tensor, scatter: tuple = ()) -> None:
         """Run kernel ``kernel`` on ``args`` (tensors among them are passed as arrays) for
@@ -52,6 +68,22 @@ class KernelBackend:
                                ("bg_density", grad_bg_density), ("bg_rgb", grad_bg_rgb), ("bg_touched", bg_touched)))
         return grad_density, grad_sh, touched
 
+    def fit(self, grid: GridArrays, march: MarchSettings, origins, dirs, target,
+            grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched):
+        """Forward and backward of the mean squared error of the rays (M, 3) against ``target``
+        (M, 3) over all M x 3 channels, in one kernel: returns the colours rgb (M, 3) and adds
+        the gradients into the buffers as ``backward`` does."""
+        m = origins.shape[0]
+        rgb = origins.new_empty((m, 3))
+        if m:
+            grad_rgb = origins.new_empty((m, 3))
+            self._run("render_fit", (*self._grid_args(grid), origins, dirs, march.as_floats(), target,
+                                     2.0 / (3 * m), rgb, grad_rgb, grad_density, grad_sh, touched,
+                                     grad_bg_density, grad_bg_rgb, bg_touched), origins,
+                      scatter=(("density", grad_density), ("sh", grad_sh), ("touched", touched),
+                               ("bg_density", grad_bg_density), ("bg_rgb", grad_bg_rgb), ("bg_touched", bg_touched)))
+        return rgb
+
     def max_weights(self, grid: GridArrays, march: MarchSettings, origins, dirs, out_max):
         """out_max (N,) = max(out_max, per-voxel largest sample weight over the rays), in place."""
         if origins.shape[0]:
@@ -65,10 +97,20 @@ class KernelBackend:
 
     def tv_grad(self, links, data, col_lo, col_hi, scale, cell_lo, cell_hi, weight, grad):
         """grad[:, col_lo:col_hi] += weight * dTV/d data over cells [cell_lo, cell_hi) (see kernels.voxel)."""
+        if not 0 <= cell_lo <= cell_hi <= links.numel():
+            raise ValueError(f"cell range [{cell_lo}, {cell_hi}) is not within the grid's {links.numel()} cells")
+        if cell_hi == cell_lo or col_hi == col_lo:
+            return
+        inv_norms = self.scratch("tv_inv_norms", (cell_hi - cell_lo, col_hi - col_lo), data)
         self._run("tv_grad", (links, data, col_lo, col_hi, np.asarray(scale, dtype=np.float64),
-                              cell_lo, cell_hi, float(weight), grad), data)
+                              cell_lo, cell_hi, float(weight), grad, inv_norms), data)
 
-    def rmsprop_update(self, data, grad, avg, rows, lr, beta, eps):
-        """In-place RMSProp step on data[rows], zeroing grad[rows]; data, grad, avg (N, C), rows (K,) int64."""
-        if rows.numel():
-            self._run("rmsprop_update", (data, grad, avg, rows, float(lr), float(beta), float(eps)), data)
+    def rmsprop_step(self, density, grad_density, avg_density, sh, grad_sh, avg_sh, touched, lr_density, lr_sh,
+                     beta, eps, sparsity=0.0):
+        """In-place RMSProp step on the voxels marked in touched (N,) uint8: density, grad_density,
+        avg_density (N, 1) after adding the Cauchy sparsity gradient of weight ``sparsity``, and
+        sh, grad_sh, avg_sh (N, C); the gradients used and the marks are cleared (see kernels.voxel)."""
+        if touched.numel():
+            self._run("rmsprop_step", (density, grad_density, avg_density, sh, grad_sh, avg_sh, touched,
+                                       float(lr_density), float(lr_sh), float(beta), float(eps), float(sparsity)),
+                      density)

@@ -27,6 +27,7 @@ class CpuBackend(KernelBackend):
     name = "cpu"
 
     def __init__(self):
+        super().__init__()
         self._parts = _PartBuffers()
 
     def _run(self, kernel, args, like, scatter=()):

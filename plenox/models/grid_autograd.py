@@ -1,7 +1,9 @@
 """Rendering a SparseGrid through the kernels, differentiably: a torch.autograd.Function.
 
 ``render_rays`` renders a batch of rays and differentiates through ``grid.density`` and
-``grid.sh`` (and the background's ``density`` and ``rgb`` when the grid has one); ``render_chunked`` renders any number of rays (any leading shape) in chunks
+``grid.sh`` (and the background's ``density`` and ``rgb`` when the grid has one); ``fit_rays``
+does a training batch's forward and backward of the squared error in one kernel, without
+autograd; ``render_chunked`` renders any number of rays (any leading shape) in chunks
 without gradients; ``max_weights`` gives each voxel's largest sample weight over a set of
 rays (for pruning). The kernels run on the backend of the grid's device and read the
 tensors' memory directly, without copies.
@@ -89,12 +91,6 @@ class GridGrads:
         self.density.zero_()
         self.sh.zero_()
         self._touched.zero_()
-
-    def untouch(self, rows: torch.Tensor) -> None:
-        """Unmark ``rows`` (int64 (K,)), whose gradients the optimiser's kernel consumed and
-        zeroed. When ``rows`` are all the touched voxels this leaves the buffers as ``clear``
-        would, because gradients are only ever added to voxels that get marked."""
-        self._touched[rows] = 0
 
     def background_buffers(self, arrays: GridArrays) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(density (K, L), rgb (K, 3L), touched uint8 (K, L)) for the background of ``arrays``:
@@ -190,6 +186,24 @@ def render_rays(grid: SparseGrid, origins: torch.Tensor, dirs: torch.Tensor,
     bg = () if grid.background is None else (grid.background.density, grid.background.rgb)
     rgb, depth, acc = RenderFunction.apply(grid.density, grid.sh, arrays, options.march(), origins, dirs, grads, *bg)
     return {"rgb": rgb, "depth": depth, "acc": acc}
+
+
+@torch.no_grad()
+def fit_rays(grid: SparseGrid, origins: torch.Tensor, dirs: torch.Tensor, target: torch.Tensor,
+             options: RenderOptions, grads: GridGrads) -> torch.Tensor:
+    """One training batch without autograd: the rays' colours rgb (M, 3), with the gradients of
+    their mean squared error against ``target`` (M, 3) added into ``grads`` (and the touched
+    voxels marked), exactly what ``render_rays`` then ``mse.backward()`` give, in one kernel
+    that marches each ray forward and back while its voxels are in cache.
+
+    origins, dirs, target: (M, 3) contiguous tensors of the grid's dtype and device."""
+    check_grid(grid)
+    check_rays(origins, dirs, grid.density.dtype, grid.density.device)
+    if target.shape != origins.shape or target.dtype != origins.dtype or not target.is_contiguous():
+        raise ValueError(f"target must be a contiguous {tuple(origins.shape)} tensor of {origins.dtype}")
+    arrays = grid.kernel_arrays(options.sigma_thresh)
+    return backend_for(grid.density).fit(arrays, options.march(), origins, dirs, target, grads.density, grads.sh,
+                                         grads.touched_bytes(), *grads.background_buffers(arrays))
 
 
 @torch.no_grad()

@@ -17,14 +17,14 @@ from plenox.data import Scene
 from plenox.memory import available_bytes
 from plenox.models.background import Background
 from plenox.models.grid import SparseGrid
-from plenox.models.grid_autograd import max_weights, render_rays
+from plenox.models.grid_autograd import fit_rays, max_weights, render_rays
 from plenox.models.renderer import GridRenderer
 from plenox.training.grid_config import FitConfig
 from plenox.training.grid_schedule import gib, grid_bytes
 from plenox.training.loop import RunFolder, TrainingLoop
 from plenox.training.optimizer import SparseRMSProp
 from plenox.training.pruning import keep_mask
-from plenox.training.regularizers import add_cauchy_sparsity_grad, add_tv_grad, random_cell_range
+from plenox.training.regularizers import add_tv_grad, random_cell_range
 
 
 MEMORY_SHARE = 0.9   # a new grid may take this share of the memory available (the rest: images, rays, the OS)
@@ -135,18 +135,17 @@ class GridTrainer(TrainingLoop):
             self.start_foreground()
         idx = torch.randint(0, self.origins.shape[0], (c.batch_size,), generator=self.generator).to(self.device)
         grads = self.optimizer.grads
-        out = render_rays(self.grid, self.origins[idx], self.dirs[idx], self.options, grads)
-        mse = torch.mean((out["rgb"] - self.rgb[idx]) ** 2)
-        mse.backward()
+        target = self.rgb[idx]
+        rgb = fit_rays(self.grid, self.origins[idx], self.dirs[idx], target, self.options, grads)
+        mse = torch.mean((rgb - target) ** 2)
         if self.tv_active() and (c.lambda_tv > 0 or c.lambda_tv_sh > 0):
             cells = random_cell_range(self.grid, c.tv_fraction, self.generator)
             add_tv_grad(self.grid, grads, cells, c.lambda_tv, c.lambda_tv_sh)
-        add_cauchy_sparsity_grad(self.grid, grads, c.lambda_sparsity)
         if self.grid.background is not None and (c.lambda_tv_bg_density > 0 or c.lambda_tv_bg_color > 0):
             voxels = self.optimizer.background.grid
             add_tv_grad(voxels, grads.background, random_cell_range(voxels, c.tv_bg_fraction, self.generator),
                         c.lambda_tv_bg_density, c.lambda_tv_bg_color)
-        self.optimizer.step(*self.lr(), *self.lr_background())
+        self.optimizer.step(*self.lr(), *self.lr_background(), sparsity=c.lambda_sparsity)
         self.step += 1
         if self.upsample_due():
             self.upsample()
@@ -194,6 +193,7 @@ class GridTrainer(TrainingLoop):
         origins, dirs = self.origins[:2], self.dirs[:2]
         optimizer = SparseRMSProp(grid)
         render_rays(grid, origins, dirs, self.options, optimizer.grads)["rgb"].sum().backward()
+        fit_rays(grid, origins, dirs, self.rgb[:2], self.options, optimizer.grads)
         add_tv_grad(grid, optimizer.grads, (0, 1), 1.0, 1.0)
         optimizer.step(0.0, 0.0)
         max_weights(grid, origins, dirs, self.options)

@@ -4,7 +4,9 @@ The optimiser owns the grid's gradients (``grads``, a GridGrads): the backward p
 regularisers add into them and record the voxels they touch; ``step`` updates only those
 voxels, as svox2 does (the first visit of an entry sets its running mean to g^2), and
 leaves the buffers clear for the next step: the kernel zeroes each gradient it consumes and
-the step unmarks the rows, so a step costs what the batch touched, not the grid. Running
+unmarks its voxel, so a step costs what the batch touched, not the grid (plus one pass over
+the marks, a byte per voxel). The Cauchy sparsity gradient on densities is added in the same
+pass (svox2 applies it to the voxels a step updates). Running
 means of untouched voxels are not decayed (svox2's approximation of a dense RMSProp; see
 docs/fit.md). The update itself runs in the backend's kernel.
 A grid's background gets an optimiser of its own over its voxel view (``Background.voxels``:
@@ -41,20 +43,20 @@ class SparseRMSProp:
             self.grads.background = background.grads
 
     @torch.no_grad()
-    def step(self, lr_density: float, lr_sh: float, lr_bg_density: float = 0.0, lr_bg_color: float = 0.0) -> int:
-        """Apply one update from ``grads`` to the touched voxels, then clear ``grads`` (and
-        likewise the background's, at its own rates). Returns the number of voxels updated."""
+    def step(self, lr_density: float, lr_sh: float, lr_bg_density: float = 0.0, lr_bg_color: float = 0.0,
+             sparsity: float = 0.0) -> None:
+        """Apply one update from ``grads`` to the touched voxels, adding first the gradient of
+        svox2's Cauchy sparsity loss of weight ``sparsity`` (``kernels.voxel.cauchy_grad``) to
+        their densities, then clear ``grads`` (and likewise the background's, at its own rates,
+        without sparsity)."""
         if self.background is not None:
             self.background.step(lr_bg_density, lr_bg_color)
         grid, grads = self.grid, self.grads
-        rows = grads.touched.nonzero().view(-1)
-        backend = backend_for(grid.density)
-        for param, grad, avg, lr in ((grid.density, grads.density, self.avg_density, lr_density),
-                                     (grid.sh, grads.sh, self.avg_sh, lr_sh)):
-            backend.rmsprop_update(param.data.view(avg.shape), grad.view(avg.shape), avg, rows, lr, self.beta, self.eps)
+        backend_for(grid.density).rmsprop_step(
+            grid.density.data.view(-1, 1), grads.density.view(-1, 1), self.avg_density,
+            grid.sh.data, grads.sh, self.avg_sh, grads.touched_bytes(), lr_density, lr_sh, self.beta, self.eps,
+            sparsity)
         grid.mark_density_changed()
-        grads.untouch(rows)   # the kernel zeroed the gradients it used: only the marks are left
-        return int(rows.numel())
 
     def state_dict(self) -> dict:
         state = {"avg_density": self.avg_density.clone(), "avg_sh": self.avg_sh.clone(),
@@ -77,7 +79,8 @@ class SparseRMSProp:
 
 
 def rmsprop_reference(data, grad, avg, rows, lr, beta, eps):
-    """Plain-torch RMSProp on data[rows] (data, grad, avg: (N, C)), in place, consuming grad[rows]: the test oracle."""
+    """Plain-torch RMSProp on data[rows] (data, grad, avg: (N, C)), in place, consuming grad[rows]:
+    the test oracle (the sparsity gradient is the tests' to add, from autograd)."""
     g = grad[rows].clone()
     grad[rows] = 0
     a = avg[rows]

@@ -1,4 +1,5 @@
-"""Regularisers of the grid: total variation on a random slice of cells, Cauchy sparsity.
+"""Regularisers of the grid: total variation on a random slice of cells (the Cauchy sparsity
+loss is added by the optimiser's kernel, in its pass over the touched voxels).
 
 TV gradients run in the backend's kernel (see ``kernels.voxel`` for the exact term);
 ``tv_loss_reference`` is the plain-torch oracle they are tested against.
@@ -76,14 +77,3 @@ def tv_loss_reference(grid: SparseGrid, cells: tuple[int, int], param: torch.Ten
     dy = sy * (value(x, (y + 1).clamp(max=ry - 1), z) - v)
     dz = sz * (value(x, y, (z + 1).clamp(max=rz - 1)) - v)
     return torch.sqrt(dx * dx + dy * dy + dz * dz + 1e-5).sum()
-
-
-@torch.no_grad()
-def add_cauchy_sparsity_grad(grid: SparseGrid, grads: GridGrads, weight: float) -> None:
-    """Add weight * d/dsigma log(1 + 2 sigma^2) for the voxels touched so far (svox2's Cauchy
-    loss, here on voxel densities) into ``grads.density``."""
-    rows = grads.touched.nonzero().view(-1)
-    if weight <= 0 or rows.numel() == 0:
-        return
-    sigma = grid.density.data[rows]
-    grads.density[rows] += weight * 4.0 * sigma / (1.0 + 2.0 * sigma * sigma)
