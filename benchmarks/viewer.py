@@ -9,13 +9,14 @@ Moving: the page's camera is driven round an orbit from Python (viser's server A
 per second for --seconds; the browser echoes each camera, the viewer renders what is due. Reported:
 frames rendered per second, their mean size, and the still frame once the camera rests.
 Training: the same fit (steps budget) with no viewer, and with --view's hook and a page whose
-camera rests or keeps moving (10 updates per second), in turn; steps/s are wall-clock steps per
-second between the first and the last step.
+camera rests or keeps moving (a mouse drag, 10 moves per second, sent to the page from another
+process), in turn; steps/s are wall-clock steps per second between the first and the last step.
 """
 
 import argparse
 import json
 import math
+import subprocess
 import sys
 import threading
 import time
@@ -144,10 +145,20 @@ def measure_frames(run: str, seconds: float, screenshot: str | None, hide_camera
             "still_size": list(still[:2]), "still_render_s": still[2], "still_fps": 1.0 / still[2]}
 
 
+def start_dragging(browser: Chromium, width: int, height: int, rate: float) -> subprocess.Popen:
+    """A process that drags the mouse across ``browser``'s page (``browser.drag``) until killed."""
+    tests = str(Path(__file__).resolve().parents[1] / "tests")
+    code = (f"import sys; sys.path.insert(0, {tests!r}); from browser import drag; "
+            f"drag({browser.page_ws!r}, {width}, {height}, {rate})")
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def measure_training(data: str, out: Path, steps: int, page: str | None, hide_cameras: bool = False) -> dict:
     """Wall-clock steps/s of a ``steps`` fit: without the viewer (``page`` None), or with --view's
-    hook and a page whose camera rests (``page`` "resting") or keeps moving ("moving"), its
-    training cameras hidden or not; and the CPU cores the browser used meanwhile."""
+    hook and a page whose camera rests (``page`` "resting") or keeps moving ("moving": the mouse
+    drags it round, 10 moves per second, from a process of its own, as a user's hand would), its
+    training cameras hidden or not; the CPU cores the browser used meanwhile and the camera
+    updates the viewer received."""
     times = []
     browser, mover = None, None
     with_page = page is not None
@@ -159,6 +170,7 @@ def measure_training(data: str, out: Path, steps: int, page: str | None, hide_ca
 
     view_hook = TrainingView("127.0.0.1", free_port(), out, announce=announce) if with_page else None
     cpu = [0.0, 0.0]   # the browser's CPU seconds at the first step and at the end
+    updates = [0]      # camera updates the viewer has received from the page
 
     def hook(loop, mse, seconds):
         nonlocal mover
@@ -168,10 +180,10 @@ def measure_training(data: str, out: Path, steps: int, page: str | None, hide_ca
             if hide_cameras and view_hook.viewer.views and view_hook.viewer.panel.show_cameras.value:
                 view_hook.viewer.panel.show_cameras.value = False
             if page == "moving" and mover is None and view_hook.viewer.views:
-                mover = Mover(view_hook.viewer, loop.scene, rate=10)
-                mover.start()
+                mover = start_dragging(browser, 800, 600, rate=10)
             if len(times) == 1:
                 cpu[0] = browser.cpu_seconds() if browser is not None else 0.0
+            updates[0] = sum(v.camera_version for v in view_hook.viewer.views.values())
 
     overrides = [f"steps={steps}", f"lr_decay_steps={steps}", f"upsample_steps=[{steps // 4},{steps * 11 // 20}]",
                  "eval_views=1"]
@@ -180,7 +192,8 @@ def measure_training(data: str, out: Path, steps: int, page: str | None, hide_ca
         cpu[1] = browser.cpu_seconds() if browser is not None else 0.0
     finally:
         if mover is not None:
-            mover.running = False
+            mover.kill()
+            mover.wait()
         if browser is not None:
             browser.close()
         if view_hook is not None:
@@ -188,7 +201,7 @@ def measure_training(data: str, out: Path, steps: int, page: str | None, hide_ca
     frames = view_hook.viewer.frames_rendered if view_hook else 0
     span = times[-1] - times[0]
     return {"steps": len(times), "steps_per_s": (len(times) - 1) / span, "frames": frames,
-            "browser_cores": (cpu[1] - cpu[0]) / span}
+            "camera_updates": updates[0], "browser_cores": (cpu[1] - cpu[0]) / span}
 
 
 def main() -> None:

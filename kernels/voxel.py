@@ -1,7 +1,7 @@
 """Per-voxel maths of the optimiser, written once for every target (as ``raymarch``).
 
 Plain Python that both ``numba.njit`` and ``numba.cuda.jit(device=True)`` compile; the
-caller loops over voxels (CPU: prange, CUDA: one thread per voxel and channel).
+caller loops over cells and voxels (CPU: prange; CUDA: one thread per voxel, or per voxel and column).
 
 TV follows svox2: for a cell (x, y, z) and one data column, with neighbours clamped at the
 grid's far faces and empty voxels reading zero,

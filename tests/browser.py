@@ -65,7 +65,8 @@ class Chromium:
                 self.close()
                 raise RuntimeError("chromium did not open its DevTools port")
             time.sleep(0.2)
-        self.socket = connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 2 ** 20, open_timeout=timeout)
+        self.page_ws = pages[0]["webSocketDebuggerUrl"]   # the page's DevTools socket (``drag`` opens a second)
+        self.socket = connect(self.page_ws, max_size=64 * 2 ** 20, open_timeout=timeout)
         self.ids = itertools.count(1)
         self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
                   mobile=False)
@@ -117,3 +118,27 @@ class Chromium:
         except subprocess.TimeoutExpired:
             self.process.kill()
         shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def drag(page_ws: str, width: int, height: int, rate: float) -> None:
+    """A hand on the mouse: press the left button in the middle of a ``width`` x ``height`` page
+    and drag left and right across it, ``rate`` moves per second, until the process is killed.
+    Run in a process of its own (``python -c``), so the page's camera moves as a user's would,
+    with nothing of the driving in the process that serves the page."""
+    with connect(page_ws, max_size=2 ** 20) as sock:
+        ids = itertools.count(1)
+
+        def mouse(kind: str, x: float) -> None:
+            sock.send(json.dumps({"id": next(ids), "method": "Input.dispatchMouseEvent",
+                                  "params": {"type": kind, "x": x, "y": height / 2, "button": "left",
+                                             "buttons": 1, "clickCount": 1}}))
+            sock.recv()   # the reply (pages send no events unasked)
+
+        x, dx = width / 2, width / 60
+        mouse("mousePressed", x)
+        while True:
+            if not width * 0.2 < x + dx < width * 0.8:
+                dx = -dx
+            x += dx
+            mouse("mouseMoved", x)
+            time.sleep(1.0 / rate)

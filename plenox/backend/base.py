@@ -22,8 +22,8 @@ class KernelBackend:
 
     def scratch(self, name: str, shape: tuple, like: torch.Tensor) -> torch.Tensor:
         """A work buffer of ``shape`` in ``like``'s dtype and device, kept between calls (its
-        contents are undefined): a per-step buffer would cost an allocation and page faults
-        every step."""
+        contents are undefined; one user at a time, as a training step): a per-step buffer
+        would cost an allocation and page faults every step."""
         key = (name, like.dtype, like.device)
         size = math.prod(shape)
         if key not in self._scratch or self._scratch[key].numel() < size:
