@@ -185,15 +185,15 @@ class GridTrainer(TrainingLoop):
 
     # ----- what the shared loop asks of a model ------------------------------------------
     def warm_up(self) -> None:
-        """Compile the kernels (forward, backward, max weight, TV, RMSProp) before the training
+        """Compile the kernels (training batch, forward, max weight, TV, RMSProp) before the training
         clock starts, so a time budget is not spent on JIT compilation. Runs on a throwaway
         2^3 grid of the same dtype and basis (compilation depends on types, not sizes), so the
         real grid, optimiser and RNG are untouched and resume stays exact."""
         grid = SparseGrid.create(2, basis_dim=self.config.basis_dim, dtype=self.grid.density.dtype).to(self.device)
         origins, dirs = self.origins[:2], self.dirs[:2]
         optimizer = SparseRMSProp(grid)
-        render_rays(grid, origins, dirs, self.options, optimizer.grads)["rgb"].sum().backward()
         fit_rays(grid, origins, dirs, self.rgb[:2], self.options, optimizer.grads)
+        render_rays(grid, origins, dirs, self.view_options)   # the held-out curve's and evaluation's forward
         add_tv_grad(grid, optimizer.grads, (0, 1), 1.0, 1.0)
         optimizer.step(0.0, 0.0)
         max_weights(grid, origins, dirs, self.options)
