@@ -537,7 +537,6 @@ def record_max_weight(idx, weight, max_weight):
             max1(max_weight, idx[n], weight)
 
 
-# Functions compiled for a target, callees before callers.
 def fit_ray_at(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_density, bg_rgb, origins, dirs,
                march, basis, idx, wts, target, loss_scale, out_rgb, grad_rgb, no_d, no_sh, no_touch, no_bg_d,
                no_bg_rgb, no_bg_touch, grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched):
@@ -557,6 +556,7 @@ def fit_ray_at(r, links, density, sh, n_basis, occ, scale, offset, bg_links, bg_
                  grad_density, grad_sh, touched, grad_bg_density, grad_bg_rgb, bg_touched)
 
 
+# Functions compiled for a target, callees before callers.
 DEVICE_FUNCTIONS = (
     "block_active", "add1", "add2", "max1", "sh_basis", "slab", "ray_box", "cell_coord", "corners",
     "interp_density", "interp_rgb", "_axis_exit", "block_exit",
