@@ -63,8 +63,11 @@ def test_the_grid_grows_with_the_images_within_the_budget():
         assert cells <= CELLS_PER_MINUTE * minutes * ((side + ROUND / 2) / (side - ROUND / 2)) ** 3 and "budget" in why
         assert all(v % ROUND == 0 for level in levels for v in level)
         assert levels == sorted(levels)   # coarse to fine
-    fern = plan("llff", fern_like(1008, 756), 60)[0][-1]
+    (*_, fern), why = plan("llff", fern_like(1008, 756), 60)
     assert fern[0] > 512 and fern[1] > 384 and abs(fern[0] / fern[1] - 4 / 3) < 0.05
+    # NDC depth: the budget would allow 80 disparity levels (126 scaled like x), the config's 64 are kept
+    assert fern[2] == 64 and "at most 64 disparity levels" in why
+    assert plan("llff", fern_like(2016, 1512), None)[0][-1] == [2016, 1504, 64]   # 1512 rounds to 16s
 
 
 def test_explicit_resolutions_win_and_the_plan_is_written_into_the_config():

@@ -10,6 +10,10 @@ images call for, capped by the budget:
   voxels_per_pixel x (box width / footprint). For a forward-facing scene in NDC the box spans
   the reference camera's image, so x and y get voxels_per_pixel x the image width and height,
   and z keeps the config's last-level proportion to x.
+- Depth in NDC: z (disparity levels) is then held at the config's last-level z at most. A
+  ray's samples, so a training step's cost, grow with z while the detail a larger image adds
+  is across x and y: on fern at 1008x756 (docs/benchmarks.md) the fit reached more PSNR in
+  its time with 64 disparity levels than with 80.
 - From the budget: at most CELLS_PER_MINUTE cells per minute of ``--minutes`` (all axes scaled
   alike to fit). The rate is what the shipped configs were tuned to on 2 CPU cores: lego_200's
   160^3 in 10 minutes and fern's 512x384x64 (images_8) in 30 both hold about 0.41-0.42 M cells
@@ -76,13 +80,18 @@ def plan_resolutions(scene, radius, resolutions: list, voxels_per_pixel: float, 
     """(levels, why): the coarse-to-fine resolutions for ``scene`` and the budget, and one line
     saying where the last level comes from."""
     wanted = image_resolution(scene, radius, resolutions[-1], voxels_per_pixel)
-    final = budget_cap(wanted, minutes)
+    capped = budget_cap(wanted, minutes)
+    final = capped.copy()
+    if scene.ndc:
+        final[2] = min(final[2], resolutions[-1][2])
     levels = scaled_levels(resolutions, final)
     images = "x".join(str(int(round(v))) for v in wanted)
     unit = "image pixel (NDC)" if scene.ndc else "pixel footprint of the training images"
     why = f"{voxels_per_pixel:g} voxels per {unit} gives {images}"
-    if not np.allclose(final, wanted):
+    if not np.allclose(capped, wanted):
         why += f", capped to {CELLS_PER_MINUTE * minutes / 1e6:.1f} M cells by the {minutes:g}-minute budget"
+    if final[2] < capped[2]:
+        why += f", at most {resolutions[-1][2]} disparity levels"
     return levels, why
 
 
