@@ -12,8 +12,9 @@ images call for, capped by the budget:
   and z keeps the config's last-level proportion to x.
 - Depth in NDC: z (disparity levels) is then held at the config's last-level z at most. A
   ray's samples, so a training step's cost, grow with z while the detail a larger image adds
-  is across x and y: on fern at 1008x756 (docs/benchmarks.md) the fit reached more PSNR in
-  its time with 64 disparity levels than with 80.
+  is across x and y: on fern at 1008x756 the last level trains 1.2x the rays per second with
+  64 disparity levels as with the 80 the budget allows (docs/benchmarks.md; measured together
+  with llff's earlier upsamples, not apart).
 - From the budget: at most CELLS_PER_MINUTE cells per minute of ``--minutes`` (all axes scaled
   alike to fit). The rate is what the shipped configs were tuned to on 2 CPU cores: lego_200's
   160^3 in 10 minutes and fern's 512x384x64 (images_8) in 30 both hold about 0.41-0.42 M cells
