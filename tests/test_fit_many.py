@@ -179,11 +179,14 @@ def test_a_killed_worker_is_retried_and_resumes(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(ray_tmp)})
     run = RunDir(out / "builtin")
     deadline = time.monotonic() + 240
-    while not (run.state_file.exists() and run.read_log()):   # a checkpoint and a log record
+    workers = []
+    # A checkpoint, a log record and the worker under its task's title (Ray renames the process
+    # when the task starts; CI once saw the checkpoint before the new title).
+    while not (run.state_file.exists() and run.read_log() and workers):
         assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
         assert time.monotonic() < deadline, "the fit did not reach its first checkpoint in time"
         time.sleep(0.05)
-    workers = [pid for pid, line in command_lines().items() if line.startswith("ray::plenox fit builtin")]
+        workers = [pid for pid, line in command_lines().items() if line.startswith("ray::plenox fit builtin")]
     assert len(workers) == 1 and not finished(run)
     os.kill(workers[0], signal.SIGKILL)
     killed_log = run.read_log()   # the next attempt needs seconds to start: this is the killed one's log
